@@ -1,0 +1,24 @@
+"""Ingest step 4 (and the failure path): tell the adapter's owners what happened, over SNS."""
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+
+from loraplane_core.aws import clients
+from loraplane_core.ingest import adapter_name_of
+from loraplane_core.models import RecordRequest
+from loraplane_core.notifications import publish
+from loraplane_core.settings import Settings
+
+logger, tracer, metrics = Logger(), Tracer(), Metrics()
+SETTINGS = Settings.from_env()
+CLIENTS = clients(SETTINGS)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=RecordRequest)
+def lambda_handler(request: RecordRequest, context) -> dict:
+    message_id = publish(CLIENTS.sns, SETTINGS.topic_arn, request, adapter_name_of(request))
+    metrics.add_metric(name=f"Notified_{request.kind}", unit=MetricUnit.Count, value=1)
+    return {"message_id": message_id}

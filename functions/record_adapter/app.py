@@ -1,0 +1,22 @@
+"""Ingest step 3 (and the failure path): write the outcome to the catalog, once."""
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
+
+from loraplane_core.aws import clients
+from loraplane_core.ingest import record
+from loraplane_core.models import RecordRequest, RecordResult
+from loraplane_core.settings import Settings
+
+logger, tracer, metrics = Logger(), Tracer(), Metrics()
+SETTINGS = Settings.from_env()
+CLIENTS = clients(SETTINGS)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=RecordRequest)
+def lambda_handler(request: RecordRequest, context) -> dict:
+    created = record(CLIENTS, request)
+    logger.info("recorded", extra={"kind": request.kind, "created": created})
+    return RecordResult(created=created).model_dump()

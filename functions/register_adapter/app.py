@@ -1,0 +1,39 @@
+"""Ingest step 2: create the model package version, exactly once per (adapter, weights)."""
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.parser import event_parser
+
+from loraplane_core.aws import clients
+from loraplane_core.ingest import register_version
+from loraplane_core.models import Registration, ValidationResult
+from loraplane_core.settings import Settings
+
+logger, tracer, metrics = Logger(), Tracer(), Metrics()
+SETTINGS = Settings.from_env()
+CLIENTS = clients(SETTINGS)
+# Content hash as identity: concurrent or replayed events for the same weights share one result.
+IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="[adapter_name, sha256]", expires_after_seconds=24 * 3600)
+PERSISTENCE = DynamoDBPersistenceLayer(table_name=SETTINGS.idempotency_table)
+
+
+@idempotent_function(data_keyword_argument="validation", persistence_store=PERSISTENCE, config=IDEMPOTENCY,
+                     output_serializer=PydanticSerializer)
+def register(validation: ValidationResult) -> Registration:
+    registration = register_version(CLIENTS, SETTINGS, validation)
+    metrics.add_metric(name="AdapterRegistered", unit=MetricUnit.Count, value=1)
+    return registration
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=ValidationResult)
+def lambda_handler(validation: ValidationResult, context) -> dict:
+    IDEMPOTENCY.register_lambda_context(context)
+    registration = register(validation=validation)
+    logger.info("registered", extra={"adapter": validation.adapter_name, "package": registration.package_arn})
+    return registration.model_dump()

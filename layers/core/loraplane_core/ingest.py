@@ -1,0 +1,90 @@
+"""The steps of the ingest state machine, as plain functions over boto3 clients."""
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+
+from . import catalog, registry
+from .archive import build_adapter_archive
+from .models import Registration, RecordRequest, ValidationResult
+from .names import check_adapter_name, is_relevant_file, parse_upload_key
+from .reasons import AdapterRejected
+from .s3_upload import stage_upload
+from .settings import Settings
+from .validation import Policy, validate_adapter_dir
+
+
+@dataclass
+class Clients:
+    s3: Any
+    sagemaker: Any
+    catalog: Any  # boto3 DynamoDB Table
+    sns: Any
+
+
+def upload_key(event: dict) -> str:
+    return parse(event=event, model=S3EventNotificationEventBridgeModel).detail.object.key
+
+
+def adapter_name_of(req: RecordRequest) -> str:
+    if req.validation and req.validation.adapter_name:
+        return req.validation.adapter_name
+    parsed = parse_upload_key(upload_key(req.event))
+    return parsed.adapter_name if parsed else "(unknown)"
+
+
+def validate_upload(c: Clients, s: Settings, event: dict, final: bool) -> ValidationResult:
+    ev = parse(event=event, model=S3EventNotificationEventBridgeModel)
+    bucket, key = ev.detail.bucket.name, ev.detail.object.key
+    upload = parse_upload_key(key)
+    if upload is None or not is_relevant_file(upload.filename):
+        return ValidationResult(outcome="ignored", source=f"s3://{bucket}/{key}")
+    name = upload.adapter_name
+    source = f"s3://{bucket}/{upload.prefix}"
+    work = tempfile.mkdtemp(prefix="adapter-")
+    staged = None
+    try:
+        check_adapter_name(name)
+        staged = stage_upload(c.s3, bucket, upload, work, s.max_adapter_bytes, final)
+        source = staged.source
+        if not staged.complete:
+            return ValidationResult(outcome="incomplete", adapter_name=name, source=source,
+                                    fingerprint=staged.fingerprint, grace_seconds=s.upload_grace_seconds)
+        base = registry.deployed_base_model(c.sagemaker, c.s3, s.base_group)
+        checked = validate_adapter_dir(work, Policy(max_rank=s.max_lora_rank, max_bytes=s.max_adapter_bytes), base)
+    except AdapterRejected as r:
+        return ValidationResult(outcome="rejected", adapter_name=name, source=source, reason=str(r.reason),
+                                message=r.message, fingerprint=staged.fingerprint if staged else key)
+    else:
+        result = ValidationResult(
+            outcome="valid", adapter_name=name, source=source, fingerprint=staged.fingerprint,
+            sha256=checked.sha256, base_model=checked.base_model, rank=checked.rank,
+            target_modules=list(checked.target_modules), size_bytes=checked.size_bytes,
+        )
+        if catalog.find_version(c.catalog, name, checked.sha256):
+            return result.model_copy(update={"outcome": "duplicate"})
+        # Content-addressed artifact: duplicate events overwrite it with identical bytes.
+        archive = os.path.join(work, "adapter.tar.gz")
+        build_adapter_archive(work, archive)
+        artifact_key = f"artifacts/{name}/{checked.sha256}/adapter.tar.gz"
+        c.s3.upload_file(archive, bucket, artifact_key)
+        return result.model_copy(update={"artifact_uri": f"s3://{bucket}/{artifact_key}"})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def register_version(c: Clients, s: Settings, v: ValidationResult) -> Registration:
+    assert v.outcome == "valid" and v.adapter_name and v.sha256
+    existing = catalog.find_version(c.catalog, v.adapter_name, v.sha256)
+    if existing:  # a replay long after the first registration
+        return Registration(package_arn=existing["package_arn"], package_version=int(existing["package_version"]),
+                            approval_status=existing["approval_status"])
+    return registry.register_adapter(c.sagemaker, s.adapter_group, s.serving_image_uri, v, s.auto_approve_adapters)
+
+
+def record(c: Clients, req: RecordRequest) -> bool:
+    return catalog.put_once(c.catalog, catalog.item_for(req, adapter_name_of(req)))

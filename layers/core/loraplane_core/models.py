@@ -1,0 +1,51 @@
+"""Pydantic models of what the ingest state machine passes between its tasks."""
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Outcome = Literal["valid", "incomplete", "duplicate", "rejected", "ignored"]
+
+
+class ValidateRequest(BaseModel):
+    event: dict[str, Any]  # the S3 "Object Created" EventBridge event, parsed by the handler
+    final: bool = False    # after the upload grace period: missing files are now a rejection
+
+
+class ValidationResult(BaseModel):
+    outcome: Outcome
+    adapter_name: str | None = None
+    source: str | None = None
+    fingerprint: str | None = None  # hash of the uploaded files' keys, ETags and sizes
+    reason: str | None = None
+    message: str | None = None
+    sha256: str | None = None
+    base_model: str | None = None
+    rank: int | None = None
+    target_modules: list[str] = Field(default_factory=list)
+    size_bytes: int | None = None
+    artifact_uri: str | None = None
+    grace_seconds: int = 0  # for "incomplete": how long to wait for the rest of the upload
+
+
+class Registration(BaseModel):
+    package_arn: str
+    package_version: int
+    approval_status: str
+
+
+class TaskError(BaseModel):
+    Error: str = "Unknown"
+    Cause: str | None = None
+
+
+class RecordRequest(BaseModel):
+    kind: Literal["registered", "rejected", "failed"]
+    event: dict[str, Any]
+    execution: str | None = None
+    validation: ValidationResult | None = None
+    registration: Registration | None = None
+    error: TaskError | None = None
+
+
+class RecordResult(BaseModel):
+    created: bool  # False when a duplicate event already recorded the same thing

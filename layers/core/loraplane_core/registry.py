@@ -1,0 +1,89 @@
+"""The SageMaker model registry: the deployed base model, and adapter model package versions."""
+import hashlib
+import json
+from urllib.parse import urlparse
+
+from .base_model import BaseModelProfile
+from .models import Registration, ValidationResult
+
+CONTENT_TYPES = ["application/json"]
+
+
+def latest_approved_package(sm, group: str) -> dict | None:
+    resp = sm.list_model_packages(
+        ModelPackageGroupName=group, ModelApprovalStatus="Approved",
+        SortBy="CreationTime", SortOrder="Descending", MaxResults=1,
+    )
+    summaries = resp.get("ModelPackageSummaryList", [])
+    return sm.describe_model_package(ModelPackageName=summaries[0]["ModelPackageArn"]) if summaries else None
+
+
+def base_model_uri(package: dict) -> str:
+    container = package["InferenceSpecification"]["Containers"][0]
+    source = container.get("ModelDataSource", {}).get("S3DataSource", {})
+    return source.get("S3Uri") or container["ModelDataUrl"]
+
+
+def deployed_base_model(sm, s3, base_group: str) -> BaseModelProfile | None:
+    """The latest approved base model package, with its module shapes from config.json."""
+    package = latest_approved_package(sm, base_group)
+    if package is None:
+        return None
+    name = package.get("CustomerMetadataProperties", {}).get("base_model")
+    uri = urlparse(base_model_uri(package).rstrip("/") + "/config.json")
+    body = s3.get_object(Bucket=uri.netloc, Key=uri.path.lstrip("/"), Range="bytes=0-1048575")["Body"].read()
+    return BaseModelProfile.from_hf_config(name, json.loads(body))
+
+
+def adapter_metadata(v: ValidationResult) -> dict[str, str]:
+    return {
+        "adapter_name": v.adapter_name or "",
+        "base_model": v.base_model or "",
+        "rank": str(v.rank),
+        "target_modules": ",".join(v.target_modules),
+        "sha256": v.sha256 or "",
+        "source": v.source or "",
+        "size_bytes": str(v.size_bytes),
+    }
+
+
+def register_adapter(sm, group: str, image: str, v: ValidationResult, auto_approve: bool) -> Registration:
+    # ClientToken makes SageMaker itself drop a retried create of the same adapter weights.
+    token = hashlib.sha256(f"{group}/{v.adapter_name}/{v.sha256}".encode()).hexdigest()[:36]
+    status = "Approved" if auto_approve else "PendingManualApproval"
+    resp = sm.create_model_package(
+        ModelPackageGroupName=group,
+        ModelPackageDescription=f"LoRA adapter {v.adapter_name} (r={v.rank}) for {v.base_model}",
+        InferenceSpecification={
+            "Containers": [{"Image": image, "ModelDataUrl": v.artifact_uri}],
+            "SupportedContentTypes": CONTENT_TYPES,
+            "SupportedResponseMIMETypes": CONTENT_TYPES,
+        },
+        ModelApprovalStatus=status,
+        CustomerMetadataProperties=adapter_metadata(v),
+        ClientToken=token,
+    )
+    arn = resp["ModelPackageArn"]
+    described = sm.describe_model_package(ModelPackageName=arn)
+    return Registration(package_arn=arn, package_version=described.get("ModelPackageVersion", 0), approval_status=status)
+
+
+def register_base_model(sm, group: str, image: str, name: str, model_s3_uri: str) -> str:
+    """A base model package pointing at an uncompressed Hugging Face model directory in S3."""
+    resp = sm.create_model_package(
+        ModelPackageGroupName=group,
+        ModelPackageDescription=f"Base model {name}",
+        InferenceSpecification={
+            "Containers": [{
+                "Image": image,
+                "ModelDataSource": {"S3DataSource": {
+                    "S3Uri": model_s3_uri.rstrip("/") + "/", "S3DataType": "S3Prefix", "CompressionType": "None",
+                }},
+            }],
+            "SupportedContentTypes": CONTENT_TYPES,
+            "SupportedResponseMIMETypes": CONTENT_TYPES,
+        },
+        ModelApprovalStatus="PendingManualApproval",
+        CustomerMetadataProperties={"base_model": name},
+    )
+    return resp["ModelPackageArn"]

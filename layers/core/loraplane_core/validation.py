@@ -1,0 +1,149 @@
+"""Validates an adapter directory (PEFT save_pretrained layout) against the serving rules.
+
+Used by the ingest Lambda and by the serving container, so both accept exactly the same
+adapters. Reads the config and the safetensors header only; weights are hashed, never loaded.
+"""
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+
+from .adapter_config import LoraAdapterConfig, parse_adapter_config, unsupported_variants
+from .base_model import BaseModelProfile
+from .names import CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE
+from .reasons import AdapterRejected, Reason
+from .safetensors_header import TensorInfo, read_header_file
+
+SERVABLE_DTYPES = {"F16", "BF16", "F32"}
+# base_model.model.<module path>.lora_A.weight (PEFT drops the adapter name when saving)
+TENSOR_RE = re.compile(r"^base_model\.model\.(?P<path>.+)\.(?P<kind>lora_A|lora_B)\.weight$")
+LAYER_RE = re.compile(r"\.layers\.(\d+)\.")
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_rank: int = 64
+    max_bytes: int = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ValidatedAdapter:
+    base_model: str
+    rank: int
+    target_modules: tuple[str, ...]
+    sha256: str
+    size_bytes: int
+    dtype: str
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_files(directory: str, policy: Policy) -> None:
+    """Presence, format and size checks that need no parsing."""
+    names = set(os.listdir(directory))
+    has_weights = WEIGHTS_FILE in names
+    pickles = sorted(n for n in names if n.endswith(PICKLE_SUFFIXES))
+    if not has_weights and pickles:
+        raise AdapterRejected(
+            Reason.PICKLE_WEIGHTS,
+            f"weights are only in pickle format ({', '.join(pickles)}); pickles are never loaded - "
+            f"save with safe_serialization=True to get {WEIGHTS_FILE}",
+        )
+    if CONFIG_FILE not in names:
+        raise AdapterRejected(Reason.MISSING_CONFIG, f"{CONFIG_FILE} is missing")
+    if not has_weights:
+        raise AdapterRejected(Reason.MISSING_WEIGHTS, f"{WEIGHTS_FILE} is missing")
+    size = sum(os.path.getsize(os.path.join(directory, n)) for n in (CONFIG_FILE, WEIGHTS_FILE))
+    check_size(size, policy)
+
+
+def check_size(size: int, policy: Policy) -> None:
+    if size > policy.max_bytes:
+        raise AdapterRejected(Reason.TOO_LARGE, f"adapter is {size} bytes, above the limit of {policy.max_bytes} (MaxAdapterBytes)")
+
+
+def check_config(cfg: LoraAdapterConfig, policy: Policy, base: BaseModelProfile | None) -> None:
+    variants = unsupported_variants(cfg)
+    if variants:
+        raise AdapterRejected(Reason.UNSUPPORTED_VARIANT, f"the serving engine cannot serve: {', '.join(variants)}")
+    if base is None:
+        raise AdapterRejected(Reason.NO_BASE_MODEL, "no base model is deployed yet; register and approve one first (loraplane models register-base)")
+    declared = (cfg.base_model_name_or_path or "").rstrip("/")
+    if declared != base.name:
+        raise AdapterRejected(
+            Reason.BASE_MODEL_MISMATCH,
+            f"adapter was trained on {declared or '(unset)'!r} but the deployed base model is {base.name!r}",
+        )
+    if cfg.r > policy.max_rank:
+        raise AdapterRejected(Reason.RANK_TOO_HIGH, f"rank r={cfg.r} is above the limit of {policy.max_rank} (MaxLoraRank)")
+    if isinstance(cfg.target_modules, list):
+        unknown = sorted(set(cfg.target_modules) - set(base.linear_modules))
+        if unknown:
+            raise AdapterRejected(
+                Reason.UNKNOWN_TARGET_MODULES,
+                f"target modules {unknown} do not exist in {base.name!r} (it has {sorted(base.linear_modules)})",
+            )
+
+
+def check_tensors(tensors: dict[str, TensorInfo], cfg: LoraAdapterConfig, base: BaseModelProfile) -> tuple[tuple[str, ...], str]:
+    """Every tensor is a lora_A/lora_B of a targeted base module, with the shapes rank r implies."""
+    def mismatch(msg: str) -> AdapterRejected:
+        return AdapterRejected(Reason.TENSORS_MISMATCH_CONFIG, msg)
+
+    pairs: dict[str, set[str]] = {}
+    dtypes = set()
+    for name, t in tensors.items():
+        m = TENSOR_RE.match(name)
+        if not m:
+            raise mismatch(f"tensor {name!r} is not a LoRA weight (expected base_model.model.<module>.lora_A/lora_B.weight)")
+        path, kind = m["path"], m["kind"]
+        module = path.rsplit(".", 1)[-1]
+        if module not in base.linear_modules:
+            raise AdapterRejected(Reason.UNKNOWN_TARGET_MODULES, f"tensor {name!r} targets {module!r}, which {base.name!r} does not have")
+        if not cfg.targets(path):
+            raise mismatch(f"tensor {name!r} is for module {path!r}, which target_modules {cfg.target_modules!r} does not select")
+        layer = LAYER_RE.search(f".{path}.")
+        if layer and int(layer.group(1)) >= base.num_layers:
+            raise mismatch(f"tensor {name!r} is for layer {layer.group(1)} but {base.name!r} has {base.num_layers} layers")
+        if t.dtype not in SERVABLE_DTYPES:
+            raise mismatch(f"tensor {name!r} has dtype {t.dtype}; LoRA weights must be one of {sorted(SERVABLE_DTYPES)}")
+        in_f, out_f = base.linear_modules[module]
+        expected = (cfg.r, in_f) if kind == "lora_A" else (out_f, cfg.r)
+        if t.shape != expected:
+            raise mismatch(f"tensor {name!r} has shape {list(t.shape)}, expected {list(expected)} for r={cfg.r}")
+        pairs.setdefault(path, set()).add(kind)
+        dtypes.add(t.dtype)
+    if not pairs:
+        raise mismatch("the safetensors file holds no LoRA tensors")
+    unpaired = sorted(p for p, kinds in pairs.items() if kinds != {"lora_A", "lora_B"})
+    if unpaired:
+        raise mismatch(f"modules without both lora_A and lora_B: {unpaired[:5]}")
+    if len(dtypes) > 1:
+        raise mismatch(f"tensors mix dtypes {sorted(dtypes)}")
+    return tuple(sorted({p.rsplit('.', 1)[-1] for p in pairs})), dtypes.pop()
+
+
+def validate_adapter_dir(directory: str, policy: Policy, base: BaseModelProfile | None) -> ValidatedAdapter:
+    check_files(directory, policy)
+    with open(os.path.join(directory, CONFIG_FILE), "rb") as f:
+        cfg = parse_adapter_config(f.read((1 << 20) + 1))
+    check_config(cfg, policy, base)
+    assert base is not None  # check_config rejects a missing base
+    weights = os.path.join(directory, WEIGHTS_FILE)
+    tensors = read_header_file(weights)
+    modules, dtype = check_tensors(tensors, cfg, base)
+    size = sum(os.path.getsize(os.path.join(directory, n)) for n in (CONFIG_FILE, WEIGHTS_FILE))
+    return ValidatedAdapter(
+        base_model=base.name,
+        rank=cfg.r,
+        target_modules=modules,
+        sha256=sha256_file(weights),
+        size_bytes=size,
+        dtype=dtype,
+    )
