@@ -1,0 +1,1 @@
+"""LoRA Plane: command line, embedded AWS emulator and developer tools."""

@@ -1,0 +1,84 @@
+"""Deploys the real template.yaml into the emulator, as `sam package` + `sam deploy` would:
+local code folders are zipped to S3, the SAM transform is done offline by aws-sam-translator,
+and the expanded template is created as a CloudFormation stack."""
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import boto3
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+from samtranslator.yaml_helper import yaml_parse
+
+REPO = Path(__file__).resolve().parents[3]
+ARTIFACT_BUCKET = "loraplane-local-artifacts"
+
+
+def zip_dir(directory: Path, prefix: str = "") -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                zf.write(path, prefix + str(path.relative_to(directory)))
+    return buf.getvalue()
+
+
+def package(template: dict, root: Path, s3) -> dict:
+    """Replace local CodeUri / ContentUri / DefinitionUri with what `sam package` would upload."""
+    s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+
+    def upload(name: str, data: bytes) -> dict:
+        s3.put_object(Bucket=ARTIFACT_BUCKET, Key=name, Body=data)
+        return {"Bucket": ARTIFACT_BUCKET, "Key": name}
+
+    for logical_id, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        kind = resource["Type"]
+        if kind == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
+            props["CodeUri"] = upload(f"{logical_id}.zip", zip_dir(root / props["CodeUri"]))
+        elif kind == "AWS::Serverless::LayerVersion" and isinstance(props.get("ContentUri"), str):
+            props["ContentUri"] = upload(f"{logical_id}.zip", zip_dir(root / props["ContentUri"], prefix="python/"))
+        elif kind == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str):
+            props["Definition"] = json.loads((root / props.pop("DefinitionUri")).read_text())
+    return template
+
+
+def expand(template_path: Path, parameters: dict[str, str], s3, region: str, account: str) -> dict:
+    template = yaml_parse(template_path.read_text())
+    packaged = package(template, template_path.parent, s3)
+    # Our template names no AWS managed policy by name, so the translator needs no IAM lookup.
+    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
+    return translator.translate(packaged, parameter_values={**parameters, "AWS::AccountId": account},
+                                get_managed_policy_map=lambda: {})
+
+
+def deploy_stack(emulator, stack_name: str, parameters: dict[str, str], template_path: Path | None = None) -> dict:
+    """Create (or replace) the stack; returns its outputs."""
+    from .server import ACCOUNT
+
+    template_path = template_path or REPO / "template.yaml"
+    expanded = expand(template_path, parameters, emulator.client("s3"), emulator.region, ACCOUNT)
+    cfn = emulator.client("cloudformation")
+    cfn.create_stack(
+        StackName=stack_name, TemplateBody=json.dumps(expanded),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        Tags=[{"Key": "sagemaker:project-name", "Value": parameters["SageMakerProjectName"]},
+              {"Key": "sagemaker:project-id", "Value": parameters["SageMakerProjectId"]}],
+    )
+    cfn.get_waiter("stack_create_complete").wait(StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    return stack_outputs(cfn, stack_name)
+
+
+def stack_outputs(cfn, stack_name: str) -> dict[str, str]:
+    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def local_parameters(project_name: str = "loraplane", project_id: str = "p-local", **overrides: str) -> dict[str, str]:
+    params = {"SageMakerProjectName": project_name, "SageMakerProjectId": project_id,
+              "ServingImageUri": os.environ.get("LORAPLANE_SERVING_IMAGE", "loraplane/serving:local")}
+    params.update(overrides)
+    return params

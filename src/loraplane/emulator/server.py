@@ -1,0 +1,61 @@
+"""Starts moto in server mode on 127.0.0.1 with the shims installed."""
+import os
+import socket
+
+import boto3
+from botocore.config import Config
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Emulator:
+    """One moto server per process: moto's backends are process-global."""
+
+    def __init__(self, port: int = 0, region: str = REGION):
+        self.port = port or free_port()
+        self.region = region
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = None
+
+    def start(self) -> "Emulator":
+        from moto.core.config import default_user_config
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+        from .shims import eventbridge_targets, install_all
+
+        # moto's Step Functions interpreter calls other services at localhost:$MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self.port)
+        default_user_config["stepfunctions"]["execute_state_machine"] = True
+        install_all(self.url)
+        eventbridge_targets.set_endpoint(self.url)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.stop()
+            self._server = None
+
+    def environment(self) -> dict[str, str]:
+        """What the aws CLI and boto3 need to talk to this emulator."""
+        return {
+            "AWS_ENDPOINT_URL": self.url, "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+        }
+
+    def client(self, service: str):
+        return boto3.client(service, endpoint_url=self.url, region_name=self.region,
+                            config=Config(retries={"max_attempts": 2}), **CREDENTIALS)
+
+    def resource(self, service: str):
+        return boto3.resource(service, endpoint_url=self.url, region_name=self.region, **CREDENTIALS)

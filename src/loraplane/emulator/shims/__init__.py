@@ -1,0 +1,22 @@
+"""Small patches of moto's in-process backends, each for one thing moto lacks (docs/emulator.md).
+
+`install_all` is called once by the emulator before it serves requests.
+"""
+from . import (cfn_gaps, eventbridge_targets, fast_waits, lambda_inprocess, s3_eventbridge, s3_secure_transport,
+               sagemaker_events)
+
+_installed = False
+
+
+def install_all(endpoint_url: str) -> None:
+    global _installed
+    if _installed:
+        return
+    lambda_inprocess.install(endpoint_url)
+    eventbridge_targets.install()
+    s3_eventbridge.install()
+    s3_secure_transport.install()
+    sagemaker_events.install()
+    cfn_gaps.install()
+    fast_waits.install()
+    _installed = True

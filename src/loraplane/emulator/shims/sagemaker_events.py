@@ -1,0 +1,62 @@
+"""SageMaker model registry -> EventBridge "SageMaker Model Package State Change" events.
+
+moto emits no SageMaker events. AWS sends this one when a package version is created and on
+every update (approval or not), with the package's description as `detail` (see
+shared/aws-events). Also fixes moto's UpdateModelPackage, which drops the package's
+CustomerMetadataProperties and ApprovalDescription when a call leaves them out.
+"""
+import datetime
+
+from .events_bus import emit, service_event
+
+DETAIL_KEYS = (
+    "ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn", "ModelPackageName", "CreationTime",
+    "InferenceSpecification", "ModelPackageStatus", "ModelPackageStatusDetails", "CertifyForMarketplace",
+    "ModelApprovalStatus", "ApprovalDescription", "MetadataProperties", "ModelMetrics", "CustomerMetadataProperties",
+    "LastModifiedTime",
+)
+
+
+def _json_safe(value):
+    if isinstance(value, datetime.datetime):
+        return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def state_change_event(package, account: str, region: str) -> dict:
+    described = package.gen_response_object()
+    detail = {k: _json_safe(described[k]) for k in DETAIL_KEYS if described.get(k) is not None}
+    return service_event("aws.sagemaker", "SageMaker Model Package State Change", account, region,
+                         [package.arn], detail)
+
+
+def install() -> None:
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    create, update = SageMakerModelBackend.create_model_package, SageMakerModelBackend.update_model_package
+
+    def create_model_package(self, *args, **kwargs):
+        arn = create(self, *args, **kwargs)
+        package = self.model_packages[self.model_package_name_mapping.get(arn, arn)]
+        emit(self.account_id, self.region_name, state_change_event(package, self.account_id, self.region_name))
+        return arn
+
+    def update_model_package(self, model_package_arn, model_approval_status, approval_description,
+                             customer_metadata_properties, *args, **kwargs):
+        package = self.model_packages.get(self.model_package_name_mapping.get(model_package_arn, model_package_arn))
+        if package is not None:  # AWS merges the given properties into the existing ones
+            customer_metadata_properties = {**(package.customer_metadata_properties or {}),
+                                            **(customer_metadata_properties or {})} or None
+            approval_description = approval_description if approval_description is not None else package.approval_description
+        arn = update(self, model_package_arn, model_approval_status, approval_description,
+                     customer_metadata_properties, *args, **kwargs)
+        package = self.model_packages[self.model_package_name_mapping.get(arn, arn)]
+        emit(self.account_id, self.region_name, state_change_event(package, self.account_id, self.region_name))
+        return arn
+
+    SageMakerModelBackend.create_model_package = create_model_package
+    SageMakerModelBackend.update_model_package = update_model_package
