@@ -1,5 +1,6 @@
 """Ingest step 3 (and the failure path): write the outcome to the catalog, once."""
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
@@ -19,4 +20,5 @@ CLIENTS = clients(SETTINGS)
 def lambda_handler(request: RecordRequest, context) -> dict:
     created = record(CLIENTS, request)
     logger.info("recorded", extra={"kind": request.kind, "created": created})
+    metrics.add_metric(name=f"Recorded_{request.kind}" if created else "DuplicateOutcome", unit=MetricUnit.Count, value=1)
     return RecordResult(created=created).model_dump()

@@ -51,6 +51,12 @@ def unsupported_variants(cfg: LoraAdapterConfig) -> list[str]:
         found.append("layer_replication")
     if cfg.fan_in_fan_out:
         found.append("fan_in_fan_out (Conv1D) weights")
+    # Newer PEFT variants, present in the config only when used.
+    extra = cfg.model_extra or {}
+    for key, label in (("use_qalora", "QA-LoRA"), ("target_parameters", "LoRA on parameters (target_parameters)"),
+                       ("trainable_token_indices", "trainable tokens"), ("alora_invocation_tokens", "activated LoRA (aLoRA)")):
+        if extra.get(key):
+            found.append(label)
     return found
 
 

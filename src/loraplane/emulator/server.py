@@ -1,4 +1,5 @@
 """Starts moto in server mode on 127.0.0.1 with the shims installed."""
+import logging
 import os
 import socket
 
@@ -31,6 +32,10 @@ class Emulator:
 
         from .shims import eventbridge_targets, install_all
 
+        # Request logs and the interpreter's tracebacks of failed executions would drown the output;
+        # failures stay visible in the execution history and the catalog.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         # moto's Step Functions interpreter calls other services at localhost:$MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
         default_user_config["stepfunctions"]["execute_state_machine"] = True

@@ -99,6 +99,9 @@ def install(endpoint_url: str) -> None:
 
     _base_env.update({
         "AWS_ENDPOINT_URL": endpoint_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_DEV": "false",
+        # No X-Ray or CloudWatch here: tracing and EMF metrics off, logs at WARNING unless asked.
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": os.environ.get("LORAPLANE_LAMBDA_METRICS_DISABLED", "true"),
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("LORAPLANE_LAMBDA_LOG_LEVEL", "WARNING"),
     })
     LambdaFunction._invoke_lambda = lambda self, event=None: invoke(self, event)

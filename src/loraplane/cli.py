@@ -1,0 +1,142 @@
+"""The `loraplane` command."""
+import argparse
+import json
+import signal
+import sys
+import threading
+
+
+def cmd_local_up(args) -> int:
+    from . import local
+
+    stack = local.up(port=args.port)
+    base = None if args.no_base_model else local.register_tiny_base(stack)
+    env = stack.emulator.environment() | {"LORAPLANE_STACK": local.LOCAL_STACK}
+    print(f"LoRA Plane local stack '{local.LOCAL_STACK}' is up ({stack.deploy_seconds:.1f}s). Use it with:\n")
+    for key, value in env.items():
+        print(f"export {key}={value}")
+    print(f"\n# adapter bucket : {stack.outputs['AdapterBucketName']}")
+    print(f"# model packages : {stack.outputs['AdapterModelPackageGroupName']} (adapters), "
+          f"{stack.outputs['BaseModelPackageGroupName']} (base)")
+    if base:
+        print(f"# base model     : tiny-llama, approved ({base})")
+    print(f"# try            : aws s3 cp --recursive my-adapter/ s3://{stack.outputs['AdapterBucketName']}/adapters/my-adapter/")
+    print(f"#                  aws sagemaker list-model-packages --model-package-group-name "
+          f"{stack.outputs['AdapterModelPackageGroupName']}")
+    print("#                  loraplane adapters list\n\nPress Ctrl-C to stop.", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    stack.emulator.stop()
+    return 0
+
+
+def cmd_adapters_list(args) -> int:
+    import boto3
+
+    from .adapters_list import collect, render
+    from .stack import describe, stack_name
+
+    session = boto3.Session()
+    outputs, _ = describe(stack_name(args.stack_name), session)
+    table = session.resource("dynamodb").Table(outputs["CatalogTableName"])
+    print(render(collect(table, session.client("sagemaker"), outputs.get("EndpointName")), args.json))
+    return 0
+
+
+def cmd_models_register_base(args) -> int:
+    import boto3
+
+    from .base_models import register
+    from .dev.tiny import base_name_of
+    from .stack import describe, stack_name
+
+    session = boto3.Session()
+    outputs, params = describe(stack_name(args.stack_name), session)
+    name = args.name or (base_name_of(args.model_dir) if args.model_dir else None)
+    if not name:
+        print("error: --name is required with --s3-uri", file=sys.stderr)
+        return 2
+    arn = register(session, outputs, name, args.image or params.get("ServingImageUri", ""),
+                   model_dir=args.model_dir, s3_uri=args.s3_uri, approve=args.approve)
+    print(arn)
+    return 0
+
+
+def cmd_dev_tiny_model(args) -> int:
+    from .dev.tiny import build_tiny_model
+
+    print(build_tiny_model(args.dir, seed=args.seed))
+    return 0
+
+
+def cmd_dev_tiny_adapter(args) -> int:
+    from .dev.tiny import build_tiny_adapter
+
+    print(build_tiny_adapter(args.base, args.out, seed=args.seed, rank=args.rank,
+                             target_modules=tuple(args.target_modules.split(",")), base_name=args.base_name))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run
+
+    return run()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="loraplane", description="LoRA Plane: many LoRA adapters on one SageMaker endpoint.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    local = sub.add_parser("local", help="the embedded AWS emulator").add_subparsers(dest="action", required=True)
+    up = local.add_parser("up", help="run the stack locally in the foreground and print the environment to use")
+    up.add_argument("--port", type=int, default=4566)
+    up.add_argument("--no-base-model", action="store_true", help="do not register and approve the tiny base model")
+    up.set_defaults(func=cmd_local_up)
+
+    adapters = sub.add_parser("adapters", help="adapters in the catalog").add_subparsers(dest="action", required=True)
+    ls = adapters.add_parser("list", help="versions, states and rejection reasons")
+    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--stack-name", help="default: $LORAPLANE_STACK or loraplane-local")
+    ls.set_defaults(func=cmd_adapters_list)
+
+    models = sub.add_parser("models", help="base models").add_subparsers(dest="action", required=True)
+    rb = models.add_parser("register-base", help="register a Hugging Face model directory as a base model package")
+    src = rb.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model-dir")
+    src.add_argument("--s3-uri")
+    rb.add_argument("--name", help="base model id adapters must name in base_model_name_or_path (default: folder name)")
+    rb.add_argument("--image", help="serving image URI (default: the stack's ServingImageUri)")
+    rb.add_argument("--approve", action="store_true", help="approve it right away")
+    rb.add_argument("--stack-name")
+    rb.set_defaults(func=cmd_models_register_base)
+
+    dev = sub.add_parser("dev", help="developer tools").add_subparsers(dest="action", required=True)
+    tm = dev.add_parser("tiny-model", help="build a tiny Llama-style base model offline")
+    tm.add_argument("dir")
+    tm.add_argument("--seed", type=int, default=0)
+    tm.set_defaults(func=cmd_dev_tiny_model)
+    ta = dev.add_parser("tiny-adapter", help="build a PEFT LoRA adapter for a base model offline")
+    ta.add_argument("--base", required=True)
+    ta.add_argument("--out", required=True)
+    ta.add_argument("--seed", type=int, default=0)
+    ta.add_argument("--rank", type=int, default=8)
+    ta.add_argument("--target-modules", default="q_proj,v_proj")
+    ta.add_argument("--base-name", help="base_model_name_or_path to record (default: the base folder's name)")
+    ta.set_defaults(func=cmd_dev_tiny_adapter)
+
+    demo = sub.add_parser("demo", help="the ingest journey on the local stack")
+    demo.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

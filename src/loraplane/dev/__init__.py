@@ -1,0 +1,1 @@
+"""Developer tools: tiny models and adapters built offline, for tests and demos."""
