@@ -62,7 +62,7 @@ def extract_adapter_archive(archive_path: str, dest: str, max_bytes: int) -> lis
 def build_adapter_archive(src_dir: str, archive_path: str) -> None:
     """The serving artifact: a .tar.gz with exactly the two adapter files at its top level."""
     # mtime=0 in gzip and tar headers: the same files always give the same archive bytes.
-    with open(archive_path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
+    with open(archive_path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode="w") as tar:
         for name in (CONFIG_FILE, WEIGHTS_FILE):
             info = tar.gettarinfo(os.path.join(src_dir, name), arcname=name)

@@ -20,6 +20,7 @@ DEFAULT_NAME = "tiny-llama"
 
 def _quiet() -> None:
     """No progress bars, and no warnings about the Hub this machine cannot reach."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the Hub: build everything locally
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()

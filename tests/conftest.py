@@ -1,0 +1,50 @@
+"""Shared fixtures: a tiny base model and real PEFT adapters, built once per test session."""
+import os
+import shutil
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no Hub here: everything is built from configs
+
+from loraplane.dev.tiny import build_tiny_adapter, build_tiny_model
+from loraplane_core.base_model import BaseModelProfile
+
+BASE_NAME = "tiny-llama"
+
+
+@pytest.fixture(scope="session")
+def tiny_base_dir(tmp_path_factory) -> str:
+    return build_tiny_model(str(tmp_path_factory.mktemp("models") / BASE_NAME))
+
+
+@pytest.fixture(scope="session")
+def base_profile(tiny_base_dir) -> BaseModelProfile:
+    return BaseModelProfile.from_config_file(BASE_NAME, os.path.join(tiny_base_dir, "config.json"))
+
+
+@pytest.fixture(scope="session")
+def adapter_cache(tmp_path_factory, tiny_base_dir):
+    """Adapters built by PEFT, cached per parameters; tests get their own copy to modify."""
+    root = tmp_path_factory.mktemp("adapters-cache")
+    built: dict[tuple, str] = {}
+
+    def get(seed: int = 0, rank: int = 8, targets: tuple[str, ...] = ("q_proj", "v_proj")) -> str:
+        key = (seed, rank, targets)
+        if key not in built:
+            built[key] = build_tiny_adapter(tiny_base_dir, str(root / f"a-{seed}-{rank}-{'-'.join(targets)}"),
+                                            seed=seed, rank=rank, target_modules=targets)
+        return built[key]
+
+    return get
+
+
+@pytest.fixture
+def make_adapter(adapter_cache, tmp_path):
+    counter = iter(range(1000))
+
+    def make(**kwargs) -> str:
+        dest = tmp_path / f"adapter-{next(counter)}"
+        shutil.copytree(adapter_cache(**kwargs), dest)
+        return str(dest)
+
+    return make
