@@ -15,6 +15,8 @@ import uuid
 import boto3
 from botocore.config import Config
 
+from .events_bus import iso_time
+
 log = logging.getLogger(__name__)
 HANDLED = ("states", "lambda")
 ATTEMPTS = 3
@@ -40,6 +42,7 @@ def target_input(target: dict, event: dict) -> str:
 
 def deliver(target: dict, event: dict, region: str) -> None:
     arn = target["Arn"]
+    event = iso_time(event)
     payload = target_input(target, event)
     for attempt in range(1, ATTEMPTS + 1):
         try:

@@ -1,0 +1,73 @@
+"""The shims' output compared with AWS's documented event samples (../shared/aws-events)."""
+import json
+import re
+from pathlib import Path
+
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+
+from loraplane.waiting import wait_until
+
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "aws-events"
+FIXTURES = Path(__file__).resolve().parents[1] / "events"
+
+
+def sample(name: str) -> dict:
+    path = SAMPLES / name if (SAMPLES / name).exists() else FIXTURES / name
+    return json.loads(path.read_text())
+
+
+def capture(stack, name: str, pattern: dict) -> str:
+    """Route matching events to an SQS queue, as a user's own rule would."""
+    url = stack.sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = stack.emulator.client("events")
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
+    return url
+
+
+def received(stack, url: str, count: int) -> list[dict]:
+    got: list[dict] = []
+
+    def probe():
+        for m in stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            got.append(json.loads(m["Body"]))
+            stack.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return len(got) >= count
+
+    wait_until(probe, timeout=20, what=f"{count} events")
+    return got
+
+
+def test_s3_object_created_matches_documented_shape(stack):
+    url = capture(stack, "s3-shape", {"source": ["aws.s3"], "detail": {"object": {"key": [{"prefix": "shape/"}]}}})
+    stack.s3.put_object(Bucket=stack.bucket, Key="shape/a", Body=b"12345")
+    [event] = received(stack, url, 1)
+    doc = sample("s3-object-created.json")
+    assert set(event) == set(doc) and set(event["detail"]) == set(doc["detail"])
+    assert set(event["detail"]["object"]) == set(doc["detail"]["object"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", event["time"])
+    parsed = parse(event=event, model=S3EventNotificationEventBridgeModel)
+    assert parsed.detail.object.key == "shape/a" and parsed.detail.object.size == 5 and parsed.detail.reason == "PutObject"
+
+
+def test_model_package_state_change_on_create_and_update(stack):
+    url = capture(stack, "mp-shape", {"source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
+                                      "detail": {"ModelPackageGroupName": ["shim-group"]}})
+    stack.sm.create_model_package_group(ModelPackageGroupName="shim-group")
+    arn = stack.sm.create_model_package(
+        ModelPackageGroupName="shim-group", ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={"Containers": [{"Image": "img", "ModelDataUrl": "s3://b/k.tar.gz"}],
+                                "SupportedContentTypes": ["application/json"], "SupportedResponseMIMETypes": ["application/json"]},
+        CustomerMetadataProperties={"adapter_name": "x"})["ModelPackageArn"]
+    stack.sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    created, updated = sorted(received(stack, url, 2), key=lambda e: e["detail"]["ModelApprovalStatus"] != "PendingManualApproval")
+    doc = sample("sagemaker-model-package-state-change.json")
+    for event in (created, updated):
+        assert event["detail-type"] == doc["detail-type"] and event["resources"] == [arn]
+        assert {"ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn", "ModelApprovalStatus",
+                "ModelPackageStatus", "CreationTime", "InferenceSpecification"} <= set(event["detail"])
+    assert updated["detail"]["ModelApprovalStatus"] == "Approved"
+    # moto alone would drop the metadata on this update
+    assert stack.sm.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"] == {"adapter_name": "x"}
