@@ -48,3 +48,7 @@ def make_adapter(adapter_cache, tmp_path):
         return str(dest)
 
     return make
+
+
+# The emulated stack (started once per session, only by tests that ask for it).
+from tests.stack_fixture import notifications, stack  # noqa: E402,F401

@@ -1,4 +1,4 @@
-"""One embedded AWS emulator per test session, with the real stack deployed and a base model approved."""
+"""Fixtures for integration and e2e tests: one embedded AWS emulator per test session, with the real stack deployed and a base model approved."""
 import json
 import os
 import time

@@ -1,0 +1,80 @@
+"""The user's path: the real `aws` CLI and the `loraplane` command against the local stack."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from loraplane.emulator.server import free_port
+from loraplane.waiting import wait_until
+
+BIN = Path(sys.executable).parent
+
+
+def cli(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+    if check:
+        assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
+    return result
+
+
+def test_aws_cli_upload_then_list_model_packages(stack, make_adapter):
+    env = {"LORAPLANE_STACK": "loraplane-test"}
+    cli(str(BIN / "aws"), "s3", "cp", "--recursive", make_adapter(seed=41), f"s3://{stack.bucket}/adapters/cli-bot/")
+    group = stack.outputs["AdapterModelPackageGroupName"]
+
+    def listed():
+        out = json.loads(cli(str(BIN / "aws"), "sagemaker", "list-model-packages", "--model-package-group-name", group).stdout)
+        return [p for p in out["ModelPackageSummaryList"]
+                if json.loads(cli(str(BIN / "aws"), "sagemaker", "describe-model-package", "--model-package-name",
+                                  p["ModelPackageArn"]).stdout)["CustomerMetadataProperties"]["adapter_name"] == "cli-bot"]
+
+    assert len(wait_until(listed, timeout=60, interval=1, what="cli-bot's model package")) == 1
+    stack.wait_idle()
+    adapters = json.loads(cli(str(BIN / "loraplane"), "adapters", "list", "--json", env=env).stdout)["adapters"]
+    [bot] = [a for a in adapters if a["name"] == "cli-bot"]
+    assert [v["approval_status"] for v in bot["versions"]] == ["PendingManualApproval"]
+    table = cli(str(BIN / "loraplane"), "adapters", "list", env=env).stdout
+    assert "cli-bot" in table and "registered" in table
+
+
+def test_adapters_list_shows_rejection_reasons(stack, make_adapter):
+    stack.upload(make_adapter(rank=32), "cli-rejected")
+    stack.wait_for_item("cli-rejected", "rejection#")
+    out = json.loads(cli(str(BIN / "loraplane"), "adapters", "list", "--json", env={"LORAPLANE_STACK": "loraplane-test"}).stdout)
+    [entry] = [a for a in out["adapters"] if a["name"] == "cli-rejected"]
+    assert entry["versions"] == [] and entry["rejections"][0]["reason"] == "RANK_TOO_HIGH"
+
+
+def test_local_up_serves_the_stack_to_the_aws_cli(tmp_path, make_adapter):
+    """`loraplane local up` in the foreground: prints the environment, serves aws CLI calls, stops on SIGTERM."""
+    port = free_port()
+    proc = subprocess.Popen([str(BIN / "loraplane"), "local", "up", "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "LORAPLANE_HOME": str(tmp_path)})
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, "".join(lines)
+            lines.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        printed = "".join(lines)
+        env = dict(line.removeprefix("export ").strip().split("=", 1) for line in lines if line.startswith("export "))
+        assert env["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}" and env["AWS_DEFAULT_REGION"]
+        stacks = json.loads(cli(str(BIN / "aws"), "cloudformation", "describe-stacks", env=env).stdout)["Stacks"]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0]["Outputs"]}
+        cli(str(BIN / "aws"), "s3", "cp", "--recursive", make_adapter(seed=42),
+            f"s3://{outputs['AdapterBucketName']}/adapters/my-adapter/", env=env)
+
+        def packages():
+            return json.loads(cli(str(BIN / "aws"), "sagemaker", "list-model-packages", "--model-package-group-name",
+                                  outputs["AdapterModelPackageGroupName"], env=env).stdout)["ModelPackageSummaryList"]
+
+        assert len(wait_until(packages, timeout=60, interval=1, what="the model package")) == 1, printed
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0

@@ -1,0 +1,138 @@
+"""Security properties of the stack, checked on the template as CloudFormation receives it."""
+import json
+
+import pytest
+
+PROJECT_TAGS = {"sagemaker:project-name", "sagemaker:project-id"}
+# Types in this stack that accept tags, and the property holding them.
+TAGGABLE = {
+    "AWS::S3::Bucket", "AWS::KMS::Key", "AWS::DynamoDB::Table", "AWS::SNS::Topic", "AWS::SQS::Queue",
+    "AWS::SageMaker::ModelPackageGroup", "AWS::Lambda::Function", "AWS::StepFunctions::StateMachine",
+    "AWS::Logs::LogGroup", "AWS::IAM::Role",
+}
+# Actions without resource-level permissions: the only ones allowed on Resource "*".
+NO_RESOURCE_LEVEL = {
+    "sagemaker:ListModelPackages", "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+    "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries", "logs:CreateLogDelivery", "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+}
+
+
+def resources(template, kind):
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def statements(doc):
+    s = doc.get("Statement", [])
+    return [s] if isinstance(s, dict) else s
+
+
+def as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def test_adapter_bucket_is_locked_down(expanded):
+    [bucket] = resources(expanded, "AWS::S3::Bucket").values()
+    props = bucket["Properties"]
+    sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert sse["SSEAlgorithm"] == "aws:kms" and sse["KMSMasterKeyID"] == {"Fn::GetAtt": ["AdapterKey", "Arn"]}
+    assert props["VersioningConfiguration"]["Status"] == "Enabled"
+    assert all(props["PublicAccessBlockConfiguration"][k] is True for k in
+               ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    assert props["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
+    [policy] = resources(expanded, "AWS::S3::BucketPolicy").values()
+    [deny] = [s for s in statements(policy["Properties"]["PolicyDocument"]) if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} and deny["Action"] == "s3:*"
+    assert len(deny["Resource"]) == 2  # the bucket and its objects
+
+
+def test_data_at_rest_is_encrypted_with_the_stack_key(expanded):
+    for table in resources(expanded, "AWS::DynamoDB::Table").values():
+        assert table["Properties"]["SSESpecification"]["SSEEnabled"] is True
+    for kind in ("AWS::SNS::Topic", "AWS::SQS::Queue"):
+        for r in resources(expanded, kind).values():
+            assert r["Properties"]["KmsMasterKeyId"] == {"Ref": "AdapterKey"}
+    [key] = resources(expanded, "AWS::KMS::Key").values()
+    assert key["Properties"]["EnableKeyRotation"] is True
+
+
+def iam_statements(expanded):
+    for name, role in resources(expanded, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for s in statements(policy["PolicyDocument"]):
+                yield name, s
+
+
+def test_least_privilege_iam(expanded):
+    checked = 0
+    for role, s in iam_statements(expanded):
+        if s["Effect"] != "Allow":
+            continue
+        actions, res = as_list(s["Action"]), as_list(s["Resource"])
+        assert not any(a == "*" or a.endswith(":*") for a in actions), f"{role}: wildcard action {actions}"
+        if "*" in res:
+            assert set(actions) <= NO_RESOURCE_LEVEL, f"{role}: {sorted(set(actions) - NO_RESOURCE_LEVEL)} on '*'"
+        checked += 1
+    assert checked > 10
+    for role in resources(expanded, "AWS::IAM::Role").values():
+        for arn in role["Properties"].get("ManagedPolicyArns", []):
+            assert "AdministratorAccess" not in json.dumps(arn) and "FullAccess" not in json.dumps(arn)
+
+
+def tag_keys(props) -> set[str]:
+    tags = props.get("Tags", [])
+    return {t["Key"] for t in tags} if isinstance(tags, list) else set(tags)
+
+
+def test_project_tags_on_every_taggable_resource(expanded):
+    untagged = [k for k, r in expanded["Resources"].items()
+                if r["Type"] in TAGGABLE and not PROJECT_TAGS <= tag_keys(r.get("Properties", {}))]
+    assert untagged == []
+    assert {r["Type"] for r in expanded["Resources"].values()} & TAGGABLE == TAGGABLE
+
+
+def test_contract_parameters_and_outputs(sam_template):
+    params = sam_template["Parameters"]
+    assert params["SageMakerProjectName"]["MaxLength"] == 32 and params["SageMakerProjectName"]["MinLength"] == 1
+    assert params["SageMakerProjectName"]["AllowedPattern"] == "^[a-zA-Z](-*[a-zA-Z0-9])*"
+    assert params["SageMakerProjectId"]["MaxLength"] == 20
+    assert {"MaxLoraRank", "MaxAdapterBytes", "AutoApproveAdapters"} <= set(params)
+    assert {"AdapterBucketName", "BaseModelPackageGroupName", "AdapterModelPackageGroupName", "EndpointName",
+            "NotificationTopicArn"} <= set(sam_template["Outputs"])
+
+
+def test_upload_rule_starts_ingest_with_dead_letters(expanded):
+    [rule] = resources(expanded, "AWS::Events::Rule").values()
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["object"]["key"] == [{"prefix": "adapters/"}]
+    [target] = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Ref": "IngestStateMachine"}
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["IngestEventDeadLetterQueue", "Arn"]}
+
+
+LIMITS = {"AWS::Lambda::Function": ("FunctionName", 64), "AWS::S3::Bucket": ("BucketName", 63),
+          "AWS::SageMaker::ModelPackageGroup": ("ModelPackageGroupName", 63), "AWS::Events::Rule": ("Name", 64),
+          "AWS::StepFunctions::StateMachine": ("StateMachineName", 80), "AWS::SQS::Queue": ("QueueName", 80),
+          "AWS::SNS::Topic": ("TopicName", 256), "AWS::DynamoDB::Table": ("TableName", 255)}
+
+
+def resolve_sub(value, params) -> str:
+    text = value["Fn::Sub"] if isinstance(value, dict) else value
+    for k, v in {**params, "AWS::AccountId": "123456789012", "AWS::Region": "ap-southeast-2"}.items():
+        text = text.replace("${" + k + "}", v)
+    assert "${" not in text, text
+    return text
+
+
+@pytest.mark.parametrize("kind", sorted(LIMITS))
+def test_names_fit_aws_limits_for_the_longest_project(expanded, kind):
+    from .conftest import LONGEST
+
+    prop, limit = LIMITS[kind]
+    for r in resources(expanded, kind).values():
+        name = resolve_sub(r["Properties"][prop], LONGEST)
+        assert len(name) <= limit, f"{kind} {name} ({len(name)} > {limit})"
+    endpoint = expanded["Outputs"]["EndpointName"]["Value"]
+    assert len(resolve_sub(endpoint, LONGEST)) <= 63
