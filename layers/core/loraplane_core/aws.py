@@ -1,17 +1,37 @@
-"""boto3 clients for the Lambdas, built once per container with adaptive retries."""
+"""boto3 clients for the Lambdas: created on first use (a handler pays only for the ones it
+calls, at cold start), with adaptive retries."""
+from functools import cached_property
+
 import boto3
 from botocore.config import Config
 
-from .ingest import Clients
 from .settings import Settings
 
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=5, read_timeout=60)
 
 
-def clients(settings: Settings) -> Clients:
-    return Clients(
-        s3=boto3.client("s3", config=RETRIES),
-        sagemaker=boto3.client("sagemaker", config=RETRIES),
-        catalog=boto3.resource("dynamodb", config=RETRIES).Table(settings.catalog_table),
-        sns=boto3.client("sns", config=RETRIES),
-    )
+class LazyClients:
+    """Quacks like `ingest.Clients`."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+
+    @cached_property
+    def s3(self):
+        return boto3.client("s3", config=RETRIES)
+
+    @cached_property
+    def sagemaker(self):
+        return boto3.client("sagemaker", config=RETRIES)
+
+    @cached_property
+    def catalog(self):
+        return boto3.resource("dynamodb", config=RETRIES).Table(self._settings.catalog_table)
+
+    @cached_property
+    def sns(self):
+        return boto3.client("sns", config=RETRIES)
+
+
+def clients(settings: Settings) -> LazyClients:
+    return LazyClients(settings)
