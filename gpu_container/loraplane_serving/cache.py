@@ -1,0 +1,150 @@
+"""The adapter disk cache: fetch on first use (one fetch however many requests wait for it),
+validate with the ingest rules, keep within a byte budget by evicting the least recently used
+adapter that is not pinned."""
+import asyncio
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable
+
+from loraplane_core.archive import extract_adapter_archive
+from loraplane_core.base_model import BaseModelProfile
+from loraplane_core.names import ARCHIVE_FILE, CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE, check_adapter_name
+from loraplane_core.validation import Policy, ValidatedAdapter, check_size, validate_adapter_dir
+
+from .sources import AdapterSource
+
+
+class AdapterNotFound(Exception):
+    def __init__(self, name: str):
+        super().__init__(f"adapter '{name}' not found")
+        self.name = name
+
+
+@dataclass
+class Entry:
+    name: str
+    path: str
+    size: int
+    adapter: ValidatedAdapter
+    fetch_seconds: float
+    pinned: bool = False
+    loaded_at: float = field(default_factory=time.time)
+
+
+class AdapterCache:
+    def __init__(self, source: AdapterSource, root: str, max_bytes: int, base: BaseModelProfile, policy: Policy,
+                 pinned: frozenset[str] = frozenset(), on_evict: Callable[[str], None] | None = None):
+        self.source, self.root, self.max_bytes = source, root, max_bytes
+        self.base, self.policy, self.pinned = base, policy, set(pinned)
+        self.on_evict = on_evict or (lambda name: None)
+        self.sources: dict[str, AdapterSource] = {}  # per-adapter sources (POST /adapters src)
+        self._entries: OrderedDict[str, Entry] = OrderedDict()  # least recently used first
+        self._inflight: dict[str, asyncio.Future] = {}
+        self._lock = threading.Lock()
+        self.evicted: list[str] = []  # eviction order, for metrics and tests
+        os.makedirs(os.path.join(root, ".staging"), exist_ok=True)
+
+    # -- lookups -------------------------------------------------------------------------------
+    def resident(self) -> list[str]:
+        with self._lock:
+            return list(self._entries)
+
+    def total_bytes(self) -> int:
+        with self._lock:
+            return sum(e.size for e in self._entries.values())
+
+    def peek(self, name: str) -> Entry | None:
+        with self._lock:
+            return self._entries.get(name)
+
+    async def get(self, name: str) -> tuple[Entry, bool]:
+        """(entry, hit). Raises AdapterNotFound, AdapterRejected, or the source's error."""
+        check_adapter_name(name)  # also keeps names from escaping the cache directory
+        with self._lock:
+            if name in self._entries:
+                self._entries.move_to_end(name)
+                return self._entries[name], True
+        if name in self._inflight:
+            return await asyncio.shield(self._inflight[name]), False
+        future = asyncio.get_running_loop().create_future()
+        self._inflight[name] = future
+        try:
+            entry = await asyncio.to_thread(self._fetch, name)
+            future.set_result(entry)
+            return entry, False
+        except BaseException as e:
+            future.set_exception(e)
+            future.exception()  # retrieved here: waiters re-raise it themselves
+            raise
+        finally:
+            del self._inflight[name]
+
+    # -- changes -------------------------------------------------------------------------------
+    def pin(self, name: str) -> None:
+        self.pinned.add(name)
+        with self._lock:
+            if name in self._entries:
+                self._entries[name].pinned = True
+
+    def forget(self, name: str) -> bool:
+        with self._lock:
+            entry = self._entries.pop(name, None)
+        self.pinned.discard(name)
+        if entry:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        return entry is not None
+
+    def _fetch(self, name: str) -> Entry:
+        t0 = time.perf_counter()
+        source = self.sources.get(name, self.source)
+        files = source.list_files(name)
+        if not files:
+            raise AdapterNotFound(name)
+        staging = tempfile.mkdtemp(dir=os.path.join(self.root, ".staging"))
+        try:
+            if WEIGHTS_FILE not in files and ARCHIVE_FILE in files:
+                check_size(files[ARCHIVE_FILE], self.policy)
+                archive = staging + ".tar.gz"
+                source.download(name, ARCHIVE_FILE, archive)
+                try:
+                    extract_adapter_archive(archive, staging, self.policy.max_bytes)
+                finally:
+                    os.remove(archive)
+            else:
+                wanted = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if f in files]
+                check_size(sum(files[f] for f in wanted), self.policy)
+                for f in wanted:
+                    source.download(name, f, os.path.join(staging, f))
+                for f in files:  # named, never downloaded: validation reports pickle-only weights
+                    if f.endswith(PICKLE_SUFFIXES):
+                        open(os.path.join(staging, f), "wb").close()
+            adapter = validate_adapter_dir(staging, self.policy, self.base)
+            final = os.path.join(self.root, name, adapter.sha256[:16])
+            shutil.rmtree(os.path.dirname(final), ignore_errors=True)
+            os.makedirs(os.path.dirname(final))
+            os.replace(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        entry = Entry(name, final, adapter.size_bytes, adapter, time.perf_counter() - t0, pinned=name in self.pinned)
+        with self._lock:
+            self._entries[name] = entry
+        self._evict(keep=name)
+        return entry
+
+    def _evict(self, keep: str) -> None:
+        while True:
+            with self._lock:
+                total = sum(e.size for e in self._entries.values())
+                victim = next((n for n, e in self._entries.items() if not e.pinned and n != keep), None)
+                if total <= self.max_bytes or victim is None:
+                    return
+                entry = self._entries.pop(victim)
+            shutil.rmtree(os.path.dirname(entry.path), ignore_errors=True)
+            self.evicted.append(victim)
+            self.on_evict(victim)

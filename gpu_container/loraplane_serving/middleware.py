@@ -1,0 +1,194 @@
+"""ASGI middleware added to vLLM's server (`--middleware`): names the adapter from SageMaker's
+headers or the body, fetches and validates it before vLLM sees the request (404 / 422 with the
+reason instead of vLLM's generic errors), translates TGI-shaped bodies, serves SageMaker's adapter
+inference-component routes, and counts per-adapter metrics."""
+import json
+import time
+
+from loraplane_core.reasons import AdapterRejected, Reason
+
+from . import metrics, runtime
+from .cache import AdapterNotFound
+from .shapes import BadRequest, normalize, parse_body, tgi_response
+from .sources import open_source
+
+INFERENCE_PATHS = ("/invocations", "/v1/completions", "/v1/chat/completions")
+
+
+def error_body(status: int, message: str, kind: str, **extra) -> dict:
+    return {"error": {"message": message, "type": kind, "code": status, **extra}}
+
+
+async def send_json(send, status: int, payload) -> None:
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(receive) -> bytes:
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def with_body(scope, receive, body: bytes):
+    """The request again, with a new body (and its content-length)."""
+    headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-length", b"content-type")]
+    headers += [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return {**scope, "headers": headers}, replay
+
+
+class LoraPlaneMiddleware:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        method, path = scope["method"], scope["path"]
+        if method == "POST" and path in INFERENCE_PATHS:
+            return await self.inference(scope, receive, send)
+        if method == "POST" and path == "/adapters":
+            return await self.register_adapter(scope, receive, send)
+        if method == "DELETE" and path.startswith("/adapters/"):
+            return await self.delete_adapter(scope, receive, send, path.removeprefix("/adapters/"))
+        if method == "GET" and path == "/metrics":
+            await self.refresh_gauges(scope)
+        return await self.app(scope, receive, send)
+
+    # -- inference ---------------------------------------------------------------------------
+    async def inference(self, scope, receive, send):
+        rt = runtime.get()
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        try:
+            body = parse_body(await read_body(receive))
+            openai, adapter, tgi = normalize(body, headers, rt.base_name)
+        except BadRequest as e:
+            return await send_json(send, 400, error_body(400, str(e), "BadRequestError"))
+        started, cold = time.perf_counter(), False
+        if adapter:
+            metrics.REQUESTS.labels(adapter).inc()
+            refused, cold = await self.ensure_adapter(scope, adapter)
+            if refused:
+                return await send_json(send, *refused)
+        new_scope, replay = with_body(scope, receive, json.dumps(openai).encode())
+        if not tgi or openai.get("stream"):
+            await self.app(new_scope, replay, send)
+        else:
+            await self.respond_tgi(new_scope, replay, send, body)
+        if cold:
+            metrics.LOAD_SECONDS.labels(adapter).observe(time.perf_counter() - started)
+
+    async def ensure_adapter(self, scope, adapter: str) -> tuple[tuple[int, dict] | None, bool]:
+        """Fetch + validate the adapter if needed: ((status, error body) if it cannot be served, was it fetched)."""
+        rt = runtime.get()
+        try:
+            entry, hit = await rt.cache.get(adapter)
+        except (AdapterNotFound, AdapterRejected) as e:
+            if isinstance(e, AdapterNotFound) or e.reason == Reason.INVALID_ADAPTER_NAME:
+                metrics.ERRORS.labels(adapter, "not_found").inc()
+                return (404, error_body(404, f"adapter '{adapter}' not found", "NotFoundError", param="model")), False
+            metrics.ERRORS.labels(adapter, e.reason).inc()
+            return (422, error_body(422, f"adapter '{adapter}' is invalid: {e.message}", "InvalidAdapterError",
+                                    param="model", reason=str(e.reason))), False
+        except Exception as e:  # noqa: BLE001 - a failed fetch refuses this request, never the server
+            metrics.ERRORS.labels(adapter, "fetch_failed").inc()
+            return (503, error_body(503, f"adapter '{adapter}' could not be fetched: {e}", "ServiceUnavailableError")), False
+        (metrics.HITS if hit else metrics.MISSES).labels(adapter).inc()
+        if not hit:
+            metrics.FETCHES.labels(adapter).inc()
+            metrics.FETCH_SECONDS.labels(adapter).observe(entry.fetch_seconds)
+            await self.forget_in_engine(scope, adapter)  # a stale path from before an eviction
+        return None, not hit
+
+    async def respond_tgi(self, scope, receive, send, tgi_body: dict):
+        start, chunks = {}, []
+
+        async def capture(message):
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        raw = b"".join(chunks)
+        if start.get("status") != 200:
+            await send({**start, "headers": [(k, v) for k, v in start["headers"] if k != b"content-length"]
+                        + [(b"content-length", str(len(raw)).encode())]})
+            return await send({"type": "http.response.body", "body": raw})
+        params = tgi_body.get("parameters") or {}
+        await send_json(send, 200, tgi_response(json.loads(raw), tgi_body["inputs"], bool(params.get("return_full_text"))))
+
+    # -- SageMaker adapter inference components -----------------------------------------------
+    async def register_adapter(self, scope, receive, send):
+        """POST /adapters {name, src, preload, pin}: src is s3://... or a directory holding the adapter."""
+        try:
+            body = parse_body(await read_body(receive))
+            name, src = body["name"], body["src"]
+        except (BadRequest, KeyError) as e:
+            return await send_json(send, 400, error_body(400, f"expected {{name, src}}: {e}", "BadRequestError"))
+        cache = runtime.get().cache
+        cache.forget(name)
+        cache.sources[name] = SingleAdapterSource(src)
+        if body.get("pin"):
+            cache.pin(name)
+        refused, _ = await self.ensure_adapter(scope, name)
+        if refused:
+            cache.sources.pop(name, None)
+            return await send_json(send, *refused)
+        if body.get("preload", True):
+            await scope["app"].state.openai_serving_models.resolve_lora(name)
+        return await send_json(send, 200, {"name": name, "src": src, "pinned": bool(body.get("pin"))})
+
+    async def delete_adapter(self, scope, receive, send, name: str):
+        cache = runtime.get().cache
+        known = cache.forget(name) | (cache.sources.pop(name, None) is not None)
+        known |= await self.forget_in_engine(scope, name)
+        if not known:
+            return await send_json(send, 404, error_body(404, f"adapter '{name}' not found", "NotFoundError"))
+        return await send_json(send, 200, {"name": name, "deleted": True})
+
+    async def forget_in_engine(self, scope, name: str) -> bool:
+        models = scope["app"].state.openai_serving_models
+        if name not in models.lora_requests:
+            return False
+        from vllm.entrypoints.serve.lora.protocol import UnloadLoRAAdapterRequest
+
+        await models.unload_lora_adapter(UnloadLoRAAdapterRequest(lora_name=name))
+        return True
+
+    async def refresh_gauges(self, scope) -> None:
+        cache = runtime.get().cache
+        metrics.RESIDENT.labels("disk").set(len(cache.resident()))
+        try:
+            engine = scope["app"].state.openai_serving_models.engine_client
+            metrics.RESIDENT.labels("engine").set(len(await engine.list_loras()))
+        except Exception:  # noqa: BLE001 - metrics must not fail the scrape
+            pass
+
+
+class SingleAdapterSource:
+    """The `src` of POST /adapters: one adapter's files directly under an S3 prefix or a directory."""
+
+    def __init__(self, src: str):
+        parent, _, self.leaf = src.rstrip("/").rpartition("/")
+        self.inner, self.uri = open_source(parent + "/"), src
+
+    def list_files(self, name: str) -> dict[str, int]:
+        return self.inner.list_files(self.leaf)
+
+    def download(self, name: str, filename: str, dest: str) -> None:
+        self.inner.download(self.leaf, filename, dest)

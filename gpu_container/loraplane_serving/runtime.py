@@ -1,0 +1,50 @@
+"""The serving process's shared state (adapter cache, settings), built once from the environment
+that `loraplane serve` / the container's `serve` sets. vLLM's resolver plugin and our middleware
+run in the same process and share it."""
+import os
+import threading
+from dataclasses import dataclass
+
+from loraplane_core.base_model import BaseModelProfile
+from loraplane_core.validation import Policy
+
+from . import metrics
+from .budgets import parse_bytes
+from .cache import AdapterCache
+from .sources import open_source
+
+
+@dataclass
+class Runtime:
+    base_name: str
+    cache: AdapterCache
+
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+
+
+def from_env() -> Runtime:
+    env = os.environ
+    model_dir = env["LORAPLANE_MODEL_DIR"]
+    base_name = env.get("LORAPLANE_BASE_NAME") or os.path.basename(os.path.normpath(model_dir))
+    base = BaseModelProfile.from_config_file(base_name, os.path.join(model_dir, "config.json"))
+    policy = Policy(max_rank=int(env.get("LORAPLANE_MAX_LORA_RANK", "64")),
+                    max_bytes=parse_bytes(env.get("LORAPLANE_MAX_ADAPTER_BYTES", "512MiB")))
+    cache = AdapterCache(
+        source=open_source(env.get("LORAPLANE_ADAPTER_SOURCE") or os.path.join(model_dir, "adapters")),
+        root=env.get("LORAPLANE_CACHE_DIR") or os.path.join("/tmp", "loraplane-adapters"),
+        max_bytes=parse_bytes(env.get("LORAPLANE_DISK_CACHE_BYTES", "10GiB")),
+        base=base, policy=policy,
+        pinned=frozenset(n for n in env.get("LORAPLANE_PINNED_ADAPTERS", "").split(",") if n),
+        on_evict=lambda name: metrics.EVICTIONS.labels(name, "disk").inc(),
+    )
+    return Runtime(base_name=base_name, cache=cache)
+
+
+def get() -> Runtime:
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = from_env()
+        return _runtime

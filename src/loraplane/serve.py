@@ -1,0 +1,91 @@
+"""`loraplane serve`: vLLM's OpenAI server with LoRA Plane's adapter cache, budgets and SageMaker
+shapes. The container's `serve` entrypoint runs the same, mapped from SageMaker's environment."""
+import os
+import sys
+from dataclasses import dataclass
+
+from loraplane_core.base_model import BaseModelProfile
+
+MIDDLEWARE = "loraplane_serving.middleware.LoraPlaneMiddleware"
+
+
+@dataclass
+class ServeOptions:
+    model_dir: str
+    adapter_source: str | None = None
+    port: int = 8080
+    host: str = "0.0.0.0"
+    base_name: str | None = None
+    dtype: str = "auto"
+    max_lora_rank: int = 64
+    gpu_adapter_memory: str | None = None
+    cpu_adapter_memory: str | None = None
+    max_loras: int | None = None
+    max_cpu_loras: int | None = None
+    disk_cache: str = "10GiB"
+    cache_dir: str | None = None
+    pinned: tuple[str, ...] = ()
+    max_model_len: int | None = None
+    extra: tuple[str, ...] = ()
+
+
+def command(o: ServeOptions) -> tuple[list[str], dict[str, str]]:
+    """The vLLM command line and environment for these options."""
+    from loraplane_serving.budgets import parse_bytes, plan
+
+    base_name = o.base_name or os.path.basename(os.path.normpath(o.model_dir))
+    base = BaseModelProfile.from_config_file(base_name, os.path.join(o.model_dir, "config.json"))
+    dtype = "float32" if o.dtype == "auto" and not _has_gpu() else ("bfloat16" if o.dtype == "auto" else o.dtype)
+    slots = plan(base, o.max_lora_rank, dtype,
+                 gpu_bytes=parse_bytes(o.gpu_adapter_memory) if o.gpu_adapter_memory else None,
+                 cpu_bytes=parse_bytes(o.cpu_adapter_memory) if o.cpu_adapter_memory else None,
+                 gpu_slots=o.max_loras, cpu_slots=o.max_cpu_loras)
+    argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", o.model_dir,
+            "--served-model-name", base_name, "--host", o.host, "--port", str(o.port), "--dtype", dtype,
+            "--enable-lora", "--max-lora-rank", str(o.max_lora_rank), "--max-loras", str(slots.gpu),
+            "--max-cpu-loras", str(slots.cpu), "--middleware", MIDDLEWARE, "--disable-uvicorn-access-log"]
+    if o.max_model_len:
+        argv += ["--max-model-len", str(o.max_model_len)]
+    argv += list(o.extra)
+    env = {
+        "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
+        "LORAPLANE_MODEL_DIR": o.model_dir, "LORAPLANE_BASE_NAME": base_name,
+        "LORAPLANE_ADAPTER_SOURCE": o.adapter_source or os.path.join(o.model_dir, "adapters"),
+        "LORAPLANE_MAX_LORA_RANK": str(o.max_lora_rank), "LORAPLANE_DISK_CACHE_BYTES": o.disk_cache,
+        "LORAPLANE_PINNED_ADAPTERS": ",".join(o.pinned),
+        "LORAPLANE_CACHE_DIR": o.cache_dir or os.path.join(os.environ.get("TMPDIR", "/tmp"), f"loraplane-adapters-{o.port}"),
+    }
+    if not _has_gpu():
+        env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # halves start-up on the CPU
+    return argv, env
+
+
+def _has_gpu() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def sagemaker_options(environ: dict[str, str]) -> ServeOptions:
+    """SageMaker hosting: model in /opt/ml/model, port from SAGEMAKER_BIND_TO_PORT, tuning from LORAPLANE_*."""
+    return ServeOptions(
+        model_dir=environ.get("SM_MODEL_DIR", "/opt/ml/model"),
+        port=int(environ.get("SAGEMAKER_BIND_TO_PORT", "8080")),
+        adapter_source=environ.get("LORAPLANE_ADAPTER_SOURCE"),
+        base_name=environ.get("LORAPLANE_BASE_NAME"),
+        max_lora_rank=int(environ.get("LORAPLANE_MAX_LORA_RANK", "64")),
+        gpu_adapter_memory=environ.get("LORAPLANE_GPU_ADAPTER_MEMORY"),
+        cpu_adapter_memory=environ.get("LORAPLANE_CPU_ADAPTER_MEMORY"),
+        disk_cache=environ.get("LORAPLANE_DISK_CACHE_BYTES", "10GiB"),
+        pinned=tuple(n for n in environ.get("LORAPLANE_PINNED_ADAPTERS", "").split(",") if n),
+        extra=("--tensor-parallel-size", environ["SM_NUM_GPUS"]) if environ.get("SM_NUM_GPUS") else (),
+    )
+
+
+def run(o: ServeOptions) -> None:
+    """Replace this process with vLLM (so SIGTERM reaches it directly)."""
+    argv, env = command(o)
+    os.execve(argv[0], argv, {**os.environ, **env})
