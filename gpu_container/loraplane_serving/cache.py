@@ -1,12 +1,19 @@
 """The adapter disk cache: fetch on first use (one fetch however many requests wait for it),
 validate with the ingest rules, keep within a byte budget by evicting the least recently used
-adapter that is not pinned."""
+adapter that is not pinned.
+
+An evicted (or forgotten) adapter leaves the index at once, so the next request fetches it again
+into a new folder; its old folder is only *retired*: vLLM may still read it (its CPU tier reloads
+adapters from disk) until the serving layer has dropped the adapter from the engine and no request
+that uses it is in flight. `take_retired` hands such folders over for that.
+"""
 import asyncio
 import os
 import shutil
 import tempfile
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
@@ -47,6 +54,7 @@ class AdapterCache:
         self._inflight: dict[str, asyncio.Future] = {}
         self._lock = threading.Lock()
         self.evicted: list[str] = []  # eviction order, for metrics and tests
+        self._retired: list[tuple[str, str]] = []  # (name, folder) no longer indexed, not yet deleted
         os.makedirs(os.path.join(root, ".staging"), exist_ok=True)
 
     # -- lookups -------------------------------------------------------------------------------
@@ -94,10 +102,17 @@ class AdapterCache:
     def forget(self, name: str) -> bool:
         with self._lock:
             entry = self._entries.pop(name, None)
+            if entry:
+                self._retired.append((name, entry.path))
         self.pinned.discard(name)
-        if entry:
-            shutil.rmtree(entry.path, ignore_errors=True)
         return entry is not None
+
+    def take_retired(self, in_use) -> list[tuple[str, str]]:
+        """Retired (name, folder) pairs whose adapter `in_use(name)` says is idle; the caller deletes them."""
+        with self._lock:
+            ready = [(n, p) for n, p in self._retired if not in_use(n)]
+            self._retired = [r for r in self._retired if r not in ready]
+        return ready
 
     def _fetch(self, name: str) -> Entry:
         t0 = time.perf_counter()
@@ -124,9 +139,9 @@ class AdapterCache:
                     if f.endswith(PICKLE_SUFFIXES):
                         open(os.path.join(staging, f), "wb").close()
             adapter = validate_adapter_dir(staging, self.policy, self.base)
-            final = os.path.join(self.root, name, adapter.sha256[:16])
-            shutil.rmtree(os.path.dirname(final), ignore_errors=True)
-            os.makedirs(os.path.dirname(final))
+            # A new folder per fetch: a retired one may still be read by the engine.
+            final = os.path.join(self.root, name, f"{adapter.sha256[:16]}-{uuid.uuid4().hex[:8]}")
+            os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(staging, final)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -145,6 +160,6 @@ class AdapterCache:
                 if total <= self.max_bytes or victim is None:
                     return
                 entry = self._entries.pop(victim)
-            shutil.rmtree(os.path.dirname(entry.path), ignore_errors=True)
+                self._retired.append((victim, entry.path))
             self.evicted.append(victim)
             self.on_evict(victim)

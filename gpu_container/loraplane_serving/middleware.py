@@ -3,13 +3,15 @@ headers or the body, fetches and validates it before vLLM sees the request (404 
 reason instead of vLLM's generic errors), translates TGI-shaped bodies, serves SageMaker's adapter
 inference-component routes, and counts per-adapter metrics."""
 import json
+import shutil
 import time
+from collections import Counter
 
 from loraplane_core.reasons import AdapterRejected, Reason
 
 from . import metrics, runtime
 from .cache import AdapterNotFound
-from .shapes import BadRequest, normalize, parse_body, tgi_response
+from .shapes import ADAPTER_HEADER, BadRequest, normalize, parse_body, tgi_response
 from .sources import open_source
 
 INFERENCE_PATHS = ("/invocations", "/v1/completions", "/v1/chat/completions")
@@ -35,10 +37,14 @@ async def read_body(receive) -> bytes:
     return b"".join(chunks)
 
 
-def with_body(scope, receive, body: bytes):
-    """The request again, with a new body (and its content-length)."""
-    headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-length", b"content-type")]
+def with_body(scope, receive, body: bytes, adapter: str | None):
+    """The request again, with a new body (and its content-length) and the adapter header set to
+    our choice: vLLM's /invocations overwrites body.model with that header, even when it is absent."""
+    dropped = (b"content-length", b"content-type", ADAPTER_HEADER.encode())
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in dropped]
     headers += [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    if adapter:
+        headers.append((ADAPTER_HEADER.encode(), adapter.encode()))
     sent = False
 
     async def replay():
@@ -54,6 +60,7 @@ def with_body(scope, receive, body: bytes):
 class LoraPlaneMiddleware:
     def __init__(self, app):
         self.app = app
+        self.in_flight: Counter[str] = Counter()  # requests per adapter between resolve and response
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -84,20 +91,33 @@ class LoraPlaneMiddleware:
             refused, cold = await self.ensure_adapter(scope, adapter)
             if refused:
                 return await send_json(send, *refused)
-        new_scope, replay = with_body(scope, receive, json.dumps(openai).encode())
-        if not tgi or openai.get("stream"):
-            await self.app(new_scope, replay, send)
-        else:
-            await self.respond_tgi(new_scope, replay, send, body)
+        new_scope, replay = with_body(scope, receive, json.dumps(openai).encode(), adapter)
+        try:
+            if not tgi or openai.get("stream"):
+                await self.app(new_scope, replay, send)
+            else:
+                await self.respond_tgi(new_scope, replay, send, body)
+        finally:
+            if adapter:
+                self.in_flight[adapter] -= 1
+            await self.release_retired(scope)
         if cold:
             metrics.LOAD_SECONDS.labels(adapter).observe(time.perf_counter() - started)
 
+    async def release_retired(self, scope) -> None:
+        """Delete the folders of evicted adapters once the engine no longer needs them."""
+        for name, folder in runtime.get().cache.take_retired(lambda n: self.in_flight[n] > 0):
+            await self.forget_in_engine(scope, name, folder)
+            shutil.rmtree(folder, ignore_errors=True)
+
     async def ensure_adapter(self, scope, adapter: str) -> tuple[tuple[int, dict] | None, bool]:
-        """Fetch + validate the adapter if needed: ((status, error body) if it cannot be served, was it fetched)."""
-        rt = runtime.get()
+        """Fetch + validate the adapter if needed: ((status, error body) if it cannot be served, was it fetched).
+        On success the adapter counts as in flight until the caller decrements it."""
+        self.in_flight[adapter] += 1  # its folder must stay from here on
         try:
-            entry, hit = await rt.cache.get(adapter)
+            entry, hit = await runtime.get().cache.get(adapter)
         except (AdapterNotFound, AdapterRejected) as e:
+            self.in_flight[adapter] -= 1
             if isinstance(e, AdapterNotFound) or e.reason == Reason.INVALID_ADAPTER_NAME:
                 metrics.ERRORS.labels(adapter, "not_found").inc()
                 return (404, error_body(404, f"adapter '{adapter}' not found", "NotFoundError", param="model")), False
@@ -105,13 +125,16 @@ class LoraPlaneMiddleware:
             return (422, error_body(422, f"adapter '{adapter}' is invalid: {e.message}", "InvalidAdapterError",
                                     param="model", reason=str(e.reason))), False
         except Exception as e:  # noqa: BLE001 - a failed fetch refuses this request, never the server
+            self.in_flight[adapter] -= 1
             metrics.ERRORS.labels(adapter, "fetch_failed").inc()
             return (503, error_body(503, f"adapter '{adapter}' could not be fetched: {e}", "ServiceUnavailableError")), False
         (metrics.HITS if hit else metrics.MISSES).labels(adapter).inc()
         if not hit:
             metrics.FETCHES.labels(adapter).inc()
             metrics.FETCH_SECONDS.labels(adapter).observe(entry.fetch_seconds)
-            await self.forget_in_engine(scope, adapter)  # a stale path from before an eviction
+            # vLLM may still hold a path from before an eviction: make it resolve the new folder. The old
+            # registration stays in the engine until release_retired (requests may still be using it).
+            await self.forget_in_engine(scope, adapter, remove_from_engine=False)
         return None, not hit
 
     async def respond_tgi(self, scope, receive, send, tgi_body: dict):
@@ -149,25 +172,33 @@ class LoraPlaneMiddleware:
         if refused:
             cache.sources.pop(name, None)
             return await send_json(send, *refused)
-        if body.get("preload", True):
-            await scope["app"].state.openai_serving_models.resolve_lora(name)
+        try:
+            if body.get("preload", True):
+                await scope["app"].state.openai_serving_models.resolve_lora(name)
+        finally:
+            self.in_flight[name] -= 1
         return await send_json(send, 200, {"name": name, "src": src, "pinned": bool(body.get("pin"))})
 
     async def delete_adapter(self, scope, receive, send, name: str):
         cache = runtime.get().cache
         known = cache.forget(name) | (cache.sources.pop(name, None) is not None)
-        known |= await self.forget_in_engine(scope, name)
+        known |= await self.forget_in_engine(scope, name, remove_from_engine=False)
+        await self.release_retired(scope)
         if not known:
             return await send_json(send, 404, error_body(404, f"adapter '{name}' not found", "NotFoundError"))
         return await send_json(send, 200, {"name": name, "deleted": True})
 
-    async def forget_in_engine(self, scope, name: str) -> bool:
+    async def forget_in_engine(self, scope, name: str, folder: str | None = None, remove_from_engine: bool = True) -> bool:
+        """Drop vLLM's registration of the adapter (only if it points at `folder`, when given)."""
         models = scope["app"].state.openai_serving_models
-        if name not in models.lora_requests:
+        known = models.lora_requests.get(name)
+        if known is None or (folder is not None and known.lora_path != folder):
             return False
         from vllm.entrypoints.serve.lora.protocol import UnloadLoRAAdapterRequest
 
         await models.unload_lora_adapter(UnloadLoRAAdapterRequest(lora_name=name))
+        if remove_from_engine:
+            await models.engine_client.remove_lora(known.lora_int_id)
         return True
 
     async def refresh_gauges(self, scope) -> None:

@@ -1,0 +1,126 @@
+"""The serving process end to end: vLLM answers as PEFT would, adapters arrive on demand from S3,
+budgets evict, errors are clear and never fatal, SageMaker's shapes and routes work."""
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from .conftest import NEW_TOKENS, PROMPT
+
+
+def test_each_adapter_answers_like_peft(server, peft_tokens, adapter_dirs):
+    base = server.tokens()
+    assert base == peft_tokens(None)
+    outputs = {}
+    for name in ("bot-1", "bot-2", "bot-3"):
+        outputs[name] = server.tokens(name)
+        assert outputs[name] == peft_tokens(adapter_dirs[name]), name
+    assert len({tuple(t) for t in [base, *outputs.values()]}) == 4  # all different
+
+
+def test_more_adapters_than_gpu_slots_in_one_burst(server, peft_tokens, adapter_dirs):
+    names = [f"bot-{i}" for i in range(1, 7)] * 2  # 6 adapters, 2 GPU slots, 3 CPU entries
+    with ThreadPoolExecutor(12) as pool:
+        got = list(pool.map(server.tokens, names))
+    for name, tokens in zip(names, got):
+        assert tokens == peft_tokens(adapter_dirs[name]), name
+
+
+def test_concurrent_cold_requests_fetch_once(server, s3_gets, peft_tokens, adapter_dirs):
+    key = "adapters/cold-bot/adapter_model.safetensors"
+    before = s3_gets.counts[key]  # (the emulator reads keys while they are uploaded)
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: server.tokens("cold-bot"), range(8)))
+    assert all(t == peft_tokens(adapter_dirs["cold-bot"]) for t in got)
+    assert s3_gets.counts[key] - before == 1
+
+
+def test_disk_budget_evicts_but_never_the_pinned_adapter(server, s3_gets):
+    pinned = "adapters/pinned-bot/adapter_model.safetensors"
+    before = dict(s3_gets.counts)
+    server.tokens("pinned-bot")
+    for i in range(1, 7):  # 6 adapters through a disk cache of 4.5 adapters
+        server.tokens(f"bot-{i}")
+    server.tokens("pinned-bot")
+    assert s3_gets.counts[pinned] - before.get(pinned, 0) == 1
+    metrics = server.metrics()
+    assert 'loraplane_adapter_evictions_total{adapter="pinned-bot"' not in metrics
+    evicted = set(re.findall(r'loraplane_adapter_evictions_total\{adapter="([^"]+)",tier="disk"\} [1-9]', metrics))
+    assert evicted and evicted <= {f"bot-{i}" for i in range(1, 7)} | {"cold-bot"}
+    refetched = [n for n in evicted if s3_gets.counts[f"adapters/{n}/adapter_model.safetensors"]
+                 - before.get(f"adapters/{n}/adapter_model.safetensors", 0) >= 1]
+    assert refetched, "an evicted adapter asked for again is fetched again"
+
+
+def test_unknown_adapter_is_404_naming_it(server):
+    r = server.post("/invocations", {"inputs": "Hi", "parameters": {"adapter_id": "no-such-bot"}})
+    assert r.status_code == 404 and "no-such-bot" in r.json()["error"]["message"]
+    r = server.post("/invocations", {"prompt": "Hi", "model": "../../etc"})
+    assert r.status_code == 404
+
+
+def test_invalid_adapters_are_422_with_reason(server):
+    for name, reason in (("invalid-rank", "RANK_TOO_HIGH"), ("pickled", "PICKLE_WEIGHTS")):
+        r = server.post("/invocations", {"prompt": "Hi", "model": name, "max_tokens": 2})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["reason"] == reason and name in r.json()["error"]["message"]
+
+
+def test_bad_bodies_are_400_and_the_server_survives(server, s3_gets):
+    assert server.post("/invocations", raw=b"{not json").status_code == 400
+    assert server.post("/invocations", {"inputs": ["a", "b"]}).status_code == 400
+    assert server.post("/invocations", {"inputs": "Hi", "parameters": "fast"}).status_code == 400
+    s3_gets.failing.add("adapters/flaky-bot/adapter_model.safetensors")
+    try:
+        r = server.post("/invocations", {"prompt": "Hi", "model": "flaky-bot", "max_tokens": 2})
+        assert r.status_code == 503 and "flaky-bot" in r.json()["error"]["message"]
+    finally:
+        s3_gets.failing.clear()
+    assert requests.get(server.url + "/ping", timeout=10).status_code == 200
+    assert server.tokens("flaky-bot")  # fetched fine once S3 recovers
+
+
+def test_every_way_of_naming_the_adapter(server, peft_tokens, adapter_dirs):
+    want = peft_tokens(adapter_dirs["bot-1"])
+    assert server.tokens(headers={"X-Amzn-SageMaker-Adapter-Identifier": "bot-1"}, path="/invocations") == want
+    assert server.tokens(headers={"X-Amzn-SageMaker-Custom-Attributes": "adapter=bot-1"}, path="/invocations") == want
+    assert server.tokens("bot-1", path="/invocations") == want
+    r = server.post("/invocations", {"inputs": "Hello world", "parameters": {"adapter_id": "bot-1", "max_new_tokens": 4}})
+    assert r.status_code == 200
+    [answer] = r.json()
+    assert isinstance(answer["generated_text"], str) and answer["details"]["generated_tokens"] == 4
+
+
+def test_streaming(server):
+    r = server.post("/invocations", {"prompt": PROMPT, "model": "bot-2", "max_tokens": NEW_TOKENS, "temperature": 0,
+                                     "stream": True}, stream=True)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = [line.removeprefix("data: ") for line in r.iter_lines(decode_unicode=True) if line.startswith("data: ")]
+    assert events[-1] == "[DONE]" and len(events) >= 2
+    assert json.loads(events[0])["model"] == "bot-2"
+
+
+def test_adapter_inference_component_routes(server, peft_tokens, adapter_dirs, adapter_cache):
+    src = adapter_cache(seed=90)  # a local directory, as an inference component's artifact is
+    r = server.post("/adapters", {"name": "ic-bot", "src": src, "pin": True})
+    assert r.status_code == 200, r.text
+    assert server.tokens(headers={"X-Amzn-SageMaker-Adapter-Identifier": "ic-bot"}, path="/invocations") == peft_tokens(src)
+    assert requests.delete(server.url + "/adapters/ic-bot", timeout=30).status_code == 200
+    r = server.post("/invocations", {"prompt": "Hi"}, headers={"X-Amzn-SageMaker-Adapter-Identifier": "ic-bot"})
+    assert r.status_code == 404
+    assert requests.delete(server.url + "/adapters/ic-bot", timeout=30).status_code == 404
+    r = server.post("/adapters", {"name": "ic-bad", "src": adapter_dirs["invalid-rank"]})
+    assert r.status_code == 422 and r.json()["error"]["reason"] == "RANK_TOO_HIGH"
+    assert server.post("/adapters", {"src": src}).status_code == 400
+
+
+def test_metrics(server):
+    server.tokens("bot-3")
+    text = server.metrics()
+    for metric in ("loraplane_adapter_requests_total", "loraplane_adapter_cache_hits_total",
+                   "loraplane_adapter_cache_misses_total", "loraplane_adapter_fetch_seconds_count",
+                   "loraplane_adapter_load_seconds_count"):
+        assert re.search(metric + r'\{adapter="bot-3"\} [1-9]', text), metric
+    assert re.search(r'loraplane_resident_adapters\{tier="disk"\} [1-9]', text)
+    assert re.search(r'loraplane_resident_adapters\{tier="engine"\} [1-9]', text)

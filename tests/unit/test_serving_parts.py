@@ -1,0 +1,131 @@
+"""The serving container's own parts, without vLLM: request shapes, budgets, the adapter cache."""
+import asyncio
+import os
+import shutil
+
+import pytest
+
+from loraplane_core.reasons import AdapterRejected, Reason
+from loraplane_core.validation import Policy
+from loraplane_serving.budgets import parse_bytes, plan, slot_bytes
+from loraplane_serving.cache import AdapterCache, AdapterNotFound
+from loraplane_serving.shapes import BadRequest, adapter_from_custom_attributes, normalize, tgi_response
+from loraplane_serving.sources import LocalSource
+
+
+# -- shapes ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("headers,body,expected", [
+    ({"x-amzn-sagemaker-adapter-identifier": "a"}, {"prompt": "x", "model": "b"}, "a"),
+    ({"x-amzn-sagemaker-custom-attributes": "trace=1; adapter=c"}, {"prompt": "x"}, "c"),
+    ({}, {"prompt": "x", "model": "d"}, "d"),
+    ({}, {"inputs": "x", "parameters": {"adapter_id": "e"}}, "e"),
+    ({}, {"inputs": "x"}, None),
+    ({}, {"prompt": "x", "model": "base"}, None),
+])
+def test_adapter_selection(headers, body, expected):
+    openai, adapter, _ = normalize(body, headers, "base")
+    assert adapter == expected and openai["model"] == (expected or "base")
+
+
+def test_tgi_translation():
+    openai, _, tgi = normalize({"inputs": "Hi", "parameters": {"max_new_tokens": 5, "stop": ["."], "seed": 3}}, {}, "base")
+    assert tgi and openai == {"prompt": "Hi", "max_tokens": 5, "temperature": 0.0, "stream": False, "stop": ["."],
+                              "seed": 3, "model": "base"}
+    sampled, _, _ = normalize({"inputs": "Hi", "parameters": {"do_sample": True, "temperature": 0.7}}, {}, "base")
+    assert sampled["temperature"] == 0.7
+    out = tgi_response({"choices": [{"text": " there", "finish_reason": "length"}], "usage": {"completion_tokens": 1}}, "Hi", True)
+    assert out[0]["generated_text"] == "Hi there" and out[0]["details"]["generated_tokens"] == 1
+
+
+@pytest.mark.parametrize("body", [{"inputs": ["a", "b"]}, {"inputs": "x", "parameters": [1]}, {"prompt": "x", "model": 3}])
+def test_bad_bodies(body):
+    with pytest.raises(BadRequest):
+        normalize(body, {}, "base")
+
+
+def test_custom_attributes_parsing():
+    assert adapter_from_custom_attributes("adapter=x") == "x"
+    assert adapter_from_custom_attributes("a=1,adapter= y ") == "y"
+    assert adapter_from_custom_attributes("adapterx=1") is None and adapter_from_custom_attributes(None) is None
+
+
+# -- budgets ---------------------------------------------------------------------------------
+def test_budget_formula(base_profile):
+    # 2 layers x (q 64+64, k 64+32, v 64+32, o 64+64, gate 64+128, up 64+128, down 128+64) = 2 x 1024
+    assert slot_bytes(base_profile, 8, "float32") == 2 * 1024 * 8 * 4
+    slots = plan(base_profile, 8, "float32", gpu_bytes=3 * 65536 + 10, cpu_bytes=10 * 65536)
+    assert (slots.gpu, slots.cpu) == (3, 10)
+    assert plan(base_profile, 8, "float32", gpu_slots=5, cpu_slots=2).cpu == 5  # never below the GPU tier
+    assert parse_bytes("2GiB") == 2 * 2**30 and parse_bytes("1.5MB") == 1_500_000 and parse_bytes("42") == 42
+
+
+# -- cache -----------------------------------------------------------------------------------
+class CountingSource(LocalSource):
+    def __init__(self, root):
+        super().__init__(root)
+        self.downloads: list[tuple[str, str]] = []
+
+    def download(self, name, filename, dest):
+        self.downloads.append((name, filename))
+        super().download(name, filename, dest)
+
+
+@pytest.fixture
+def library(tmp_path, adapter_cache):
+    root = tmp_path / "library"
+    for i, name in enumerate(["a", "b", "c", "d"]):
+        shutil.copytree(adapter_cache(seed=50 + i), root / name)
+    shutil.copytree(adapter_cache(rank=32), root / "too-big")
+    return CountingSource(str(root))
+
+
+def make_cache(tmp_path, source, base, adapters_fitting: int, pinned=()):
+    one = sum(source.list_files("a")[f] for f in ("adapter_config.json", "adapter_model.safetensors"))
+    return AdapterCache(source, str(tmp_path / "cache"), one * adapters_fitting + one // 2, base,
+                        Policy(max_rank=16, max_bytes=10**7), pinned=frozenset(pinned))
+
+
+def test_concurrent_gets_fetch_once(tmp_path, library, base_profile):
+    cache = make_cache(tmp_path, library, base_profile, 4)
+
+    async def burst():
+        return await asyncio.gather(*(cache.get("a") for _ in range(10)))
+
+    results = asyncio.run(burst())
+    assert library.downloads.count(("a", "adapter_model.safetensors")) == 1
+    assert len({entry.path for entry, _ in results}) == 1 and sum(hit for _, hit in results) == 0
+
+
+def test_lru_eviction_spares_pinned(tmp_path, library, base_profile):
+    cache = make_cache(tmp_path, library, base_profile, 2, pinned=["a"])
+    for name in ["a", "b", "c", "b", "d"]:
+        asyncio.run(cache.get(name))
+    # room for two: c evicts b (a is pinned), b's return evicts c, d evicts b again
+    assert cache.evicted == ["b", "c", "b"]
+    assert set(cache.resident()) == {"a", "d"}
+    assert library.downloads.count(("b", "adapter_model.safetensors")) == 2
+    asyncio.run(cache.get("a"))
+    assert library.downloads.count(("a", "adapter_model.safetensors")) == 1  # pinned: never re-fetched
+
+
+def test_evicted_folders_wait_until_released(tmp_path, library, base_profile):
+    cache = make_cache(tmp_path, library, base_profile, 1)
+    first, _ = asyncio.run(cache.get("b"))
+    asyncio.run(cache.get("c"))  # evicts b from the index...
+    assert cache.resident() == ["c"] and os.path.exists(first.path)  # ...but not from disk
+    assert cache.take_retired(lambda name: name == "b") == []  # b still in use
+    assert cache.take_retired(lambda name: False) == [("b", first.path)]
+    again, hit = asyncio.run(cache.get("b"))
+    assert not hit and again.path != first.path
+
+
+def test_errors(tmp_path, library, base_profile):
+    cache = make_cache(tmp_path, library, base_profile, 4)
+    with pytest.raises(AdapterNotFound):
+        asyncio.run(cache.get("missing"))
+    with pytest.raises(AdapterRejected) as e:
+        asyncio.run(cache.get("too-big"))
+    assert e.value.reason == Reason.RANK_TOO_HIGH and cache.resident() == []
+    with pytest.raises(AdapterRejected) as e:
+        asyncio.run(cache.get("../a"))
+    assert e.value.reason == Reason.INVALID_ADAPTER_NAME
