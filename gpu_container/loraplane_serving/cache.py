@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -51,7 +51,8 @@ class AdapterCache:
         self.on_evict = on_evict or (lambda name: None)
         self.sources: dict[str, AdapterSource] = {}  # per-adapter sources (POST /adapters src)
         self._entries: OrderedDict[str, Entry] = OrderedDict()  # least recently used first
-        self._inflight: dict[str, asyncio.Future] = {}
+        self._inflight: dict[str, asyncio.Task] = {}
+        self._generation: Counter[str] = Counter()  # bumped by forget(): a fetch started before is void
         self._lock = threading.Lock()
         self.evicted: list[str] = []  # eviction order, for metrics and tests
         self._retired: list[tuple[str, str]] = []  # (name, folder) no longer indexed, not yet deleted
@@ -71,26 +72,25 @@ class AdapterCache:
             return self._entries.get(name)
 
     async def get(self, name: str) -> tuple[Entry, bool]:
-        """(entry, hit). Raises AdapterNotFound, AdapterRejected, or the source's error."""
+        """(entry, hit). Raises AdapterNotFound, AdapterRejected, or the source's error.
+        The fetch runs as its own task: a waiter that is cancelled (client gone) does not cancel it."""
         check_adapter_name(name)  # also keeps names from escaping the cache directory
         with self._lock:
             if name in self._entries:
                 self._entries.move_to_end(name)
                 return self._entries[name], True
-        if name in self._inflight:
-            return await asyncio.shield(self._inflight[name]), False
-        future = asyncio.get_running_loop().create_future()
-        self._inflight[name] = future
-        try:
-            entry = await asyncio.to_thread(self._fetch, name)
-            future.set_result(entry)
-            return entry, False
-        except BaseException as e:
-            future.set_exception(e)
-            future.exception()  # retrieved here: waiters re-raise it themselves
-            raise
-        finally:
+        task = self._inflight.get(name)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._fetch, name, self._generation[name]))
+            self._inflight[name] = task
+            task.add_done_callback(lambda t: self._fetch_done(name, t))
+        return await asyncio.shield(task), False
+
+    def _fetch_done(self, name: str, task: asyncio.Task) -> None:
+        if self._inflight.get(name) is task:
             del self._inflight[name]
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter re-raises it itself
 
     # -- changes -------------------------------------------------------------------------------
     def pin(self, name: str) -> None:
@@ -101,11 +101,17 @@ class AdapterCache:
 
     def forget(self, name: str) -> bool:
         with self._lock:
+            self._generation[name] += 1
             entry = self._entries.pop(name, None)
             if entry:
                 self._retired.append((name, entry.path))
+        self._inflight.pop(name, None)  # a fetch under way finishes, but lands as retired
         self.pinned.discard(name)
         return entry is not None
+
+    def retire(self, name: str, folder: str) -> None:
+        with self._lock:
+            self._retired.append((name, folder))
 
     def take_retired(self, in_use) -> list[tuple[str, str]]:
         """Retired (name, folder) pairs whose adapter `in_use(name)` says is idle; the caller deletes them."""
@@ -114,7 +120,7 @@ class AdapterCache:
             self._retired = [r for r in self._retired if r not in ready]
         return ready
 
-    def _fetch(self, name: str) -> Entry:
+    def _fetch(self, name: str, generation: int) -> Entry:
         t0 = time.perf_counter()
         source = self.sources.get(name, self.source)
         files = source.list_files(name)
@@ -148,6 +154,9 @@ class AdapterCache:
             raise
         entry = Entry(name, final, adapter.size_bytes, adapter, time.perf_counter() - t0, pinned=name in self.pinned)
         with self._lock:
+            if self._generation[name] != generation:  # forgotten (DELETE / re-register) meanwhile
+                self._retired.append((name, final))
+                return entry
             self._entries[name] = entry
         self._evict(keep=name)
         return entry

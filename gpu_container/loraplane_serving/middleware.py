@@ -14,7 +14,14 @@ from .cache import AdapterNotFound
 from .shapes import ADAPTER_HEADER, BadRequest, normalize, parse_body, tgi_response
 from .sources import open_source
 
-INFERENCE_PATHS = ("/invocations", "/v1/completions", "/v1/chat/completions")
+# Every POST that can name a model goes through the adapter check (so no path reaches vLLM's
+# resolver without holding the adapter's folder), except vLLM's own adapter management.
+ENGINE_ADMIN_PATHS = ("/v1/load_lora_adapter", "/v1/unload_lora_adapter")
+
+
+def names_a_model(method: str, path: str) -> bool:
+    return method == "POST" and (path == "/invocations" or path.startswith(("/v1/", "/inference/"))) \
+        and path not in ENGINE_ADMIN_PATHS
 
 
 def error_body(status: int, message: str, kind: str, **extra) -> dict:
@@ -61,12 +68,13 @@ class LoraPlaneMiddleware:
     def __init__(self, app):
         self.app = app
         self.in_flight: Counter[str] = Counter()  # requests per adapter between resolve and response
+        self.stale: list[tuple[str, int]] = []  # (adapter, engine id) registrations replaced by a new folder
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         method, path = scope["method"], scope["path"]
-        if method == "POST" and path in INFERENCE_PATHS:
+        if names_a_model(method, path):
             return await self.inference(scope, receive, send)
         if method == "POST" and path == "/adapters":
             return await self.register_adapter(scope, receive, send)
@@ -82,6 +90,8 @@ class LoraPlaneMiddleware:
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         try:
             body = parse_body(await read_body(receive))
+            if scope["path"] != "/invocations" and "inputs" in body:
+                raise BadRequest("TGI-shaped bodies ({inputs, parameters}) go to /invocations")
             openai, adapter, tgi = normalize(body, headers, rt.base_name)
         except BadRequest as e:
             return await send_json(send, 400, error_body(400, str(e), "BadRequestError"))
@@ -105,10 +115,23 @@ class LoraPlaneMiddleware:
             metrics.LOAD_SECONDS.labels(adapter).observe(time.perf_counter() - started)
 
     async def release_retired(self, scope) -> None:
-        """Delete the folders of evicted adapters once the engine no longer needs them."""
-        for name, folder in runtime.get().cache.take_retired(lambda n: self.in_flight[n] > 0):
-            await self.forget_in_engine(scope, name, folder)
+        """Drop evicted adapters from the engine and delete their folders, once no request uses them."""
+        busy = lambda name: self.in_flight[name] > 0  # noqa: E731
+        cache = runtime.get().cache
+        for name, folder in cache.take_retired(busy):
+            try:
+                await self.forget_in_engine(scope, name, folder)
+            except Exception:  # noqa: BLE001 - try again after the next request
+                cache.retire(name, folder)
+                continue
             shutil.rmtree(folder, ignore_errors=True)
+        engine = scope["app"].state.openai_serving_models.engine_client
+        for name, lora_id in [s for s in self.stale if not busy(s[0])]:
+            self.stale.remove((name, lora_id))
+            try:
+                await engine.remove_lora(lora_id)
+            except Exception:  # noqa: BLE001 - vLLM evicts it by LRU anyway
+                pass
 
     async def ensure_adapter(self, scope, adapter: str) -> tuple[tuple[int, dict] | None, bool]:
         """Fetch + validate the adapter if needed: ((status, error body) if it cannot be served, was it fetched).
@@ -116,6 +139,7 @@ class LoraPlaneMiddleware:
         self.in_flight[adapter] += 1  # its folder must stay from here on
         try:
             entry, hit = await runtime.get().cache.get(adapter)
+            await self.point_engine_at(scope, adapter, entry.path)
         except (AdapterNotFound, AdapterRejected) as e:
             self.in_flight[adapter] -= 1
             if isinstance(e, AdapterNotFound) or e.reason == Reason.INVALID_ADAPTER_NAME:
@@ -128,14 +152,25 @@ class LoraPlaneMiddleware:
             self.in_flight[adapter] -= 1
             metrics.ERRORS.labels(adapter, "fetch_failed").inc()
             return (503, error_body(503, f"adapter '{adapter}' could not be fetched: {e}", "ServiceUnavailableError")), False
+        except BaseException:  # cancelled: the client went away
+            self.in_flight[adapter] -= 1
+            raise
         (metrics.HITS if hit else metrics.MISSES).labels(adapter).inc()
         if not hit:
             metrics.FETCHES.labels(adapter).inc()
             metrics.FETCH_SECONDS.labels(adapter).observe(entry.fetch_seconds)
-            # vLLM may still hold a path from before an eviction: make it resolve the new folder. The old
-            # registration stays in the engine until release_retired (requests may still be using it).
-            await self.forget_in_engine(scope, adapter, remove_from_engine=False)
         return None, not hit
+
+    async def point_engine_at(self, scope, adapter: str, folder: str) -> None:
+        """If vLLM registered this adapter with another (older) folder, make it resolve `folder`;
+        the old engine registration is removed once no request uses the adapter."""
+        models = scope["app"].state.openai_serving_models
+        known = models.lora_requests.get(adapter)
+        if known is not None and known.lora_path != folder:
+            from vllm.entrypoints.serve.lora.protocol import UnloadLoRAAdapterRequest
+
+            await models.unload_lora_adapter(UnloadLoRAAdapterRequest(lora_name=adapter))
+            self.stale.append((adapter, known.lora_int_id))
 
     async def respond_tgi(self, scope, receive, send, tgi_body: dict):
         start, chunks = {}, []
@@ -173,23 +208,25 @@ class LoraPlaneMiddleware:
             cache.sources.pop(name, None)
             return await send_json(send, *refused)
         try:
-            if body.get("preload", True):
-                await scope["app"].state.openai_serving_models.resolve_lora(name)
+            loaded = await scope["app"].state.openai_serving_models.resolve_lora(name) if body.get("preload", True) else None
         finally:
             self.in_flight[name] -= 1
+        if loaded is not None and hasattr(loaded, "error"):  # vLLM's ErrorResponse
+            return await send_json(send, loaded.error.code, loaded.model_dump())
         return await send_json(send, 200, {"name": name, "src": src, "pinned": bool(body.get("pin"))})
 
     async def delete_adapter(self, scope, receive, send, name: str):
         cache = runtime.get().cache
         known = cache.forget(name) | (cache.sources.pop(name, None) is not None)
-        known |= await self.forget_in_engine(scope, name, remove_from_engine=False)
+        known |= await self.forget_in_engine(scope, name)
         await self.release_retired(scope)
         if not known:
             return await send_json(send, 404, error_body(404, f"adapter '{name}' not found", "NotFoundError"))
         return await send_json(send, 200, {"name": name, "deleted": True})
 
-    async def forget_in_engine(self, scope, name: str, folder: str | None = None, remove_from_engine: bool = True) -> bool:
-        """Drop vLLM's registration of the adapter (only if it points at `folder`, when given)."""
+    async def forget_in_engine(self, scope, name: str, folder: str | None = None) -> bool:
+        """Drop vLLM's registration of the adapter (only if it points at `folder`, when given); the
+        engine copy goes now if no request uses it, else with the stale ones."""
         models = scope["app"].state.openai_serving_models
         known = models.lora_requests.get(name)
         if known is None or (folder is not None and known.lora_path != folder):
@@ -197,7 +234,9 @@ class LoraPlaneMiddleware:
         from vllm.entrypoints.serve.lora.protocol import UnloadLoRAAdapterRequest
 
         await models.unload_lora_adapter(UnloadLoRAAdapterRequest(lora_name=name))
-        if remove_from_engine:
+        if self.in_flight[name] > 0:
+            self.stale.append((name, known.lora_int_id))
+        else:
             await models.engine_client.remove_lora(known.lora_int_id)
         return True
 

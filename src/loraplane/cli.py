@@ -1,6 +1,6 @@
 """The `loraplane` command."""
 import argparse
-import json
+import os
 import signal
 import sys
 import threading
@@ -85,7 +85,7 @@ def cmd_serve(args) -> int:
     from .serve import ServeOptions, run, sagemaker_options
 
     if args.sagemaker:
-        run(sagemaker_options(dict(__import__("os").environ)))
+        run(sagemaker_options(dict(os.environ)))
     if not args.model:
         print("error: --model is required", file=sys.stderr)
         return 2

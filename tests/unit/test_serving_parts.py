@@ -129,3 +129,38 @@ def test_errors(tmp_path, library, base_profile):
     with pytest.raises(AdapterRejected) as e:
         asyncio.run(cache.get("../a"))
     assert e.value.reason == Reason.INVALID_ADAPTER_NAME
+
+
+class GatedSource(CountingSource):
+    """Downloads wait until the test opens the gate."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        import threading
+
+        self.gate = threading.Event()
+
+    def download(self, name, filename, dest):
+        self.gate.wait(10)
+        super().download(name, filename, dest)
+
+
+def test_forget_during_fetch_and_cancelled_waiters(tmp_path, library, base_profile):
+    source = GatedSource(library.root)
+    cache = make_cache(tmp_path, source, base_profile, 4)
+
+    async def scenario():
+        first = asyncio.create_task(cache.get("a"))
+        second = asyncio.create_task(cache.get("a"))
+        await asyncio.sleep(0.05)
+        first.cancel()  # a client that went away does not cancel the shared fetch
+        cache.forget("a")  # DELETE /adapters/a while it is being fetched
+        source.gate.set()
+        entry, hit = await second
+        return first, entry, hit
+
+    first, entry, hit = asyncio.run(scenario())
+    assert first.cancelled() and not hit and os.path.exists(entry.path)
+    assert cache.resident() == []  # the forgotten fetch landed as retired, not as resident
+    assert cache.take_retired(lambda name: False) == [("a", entry.path)]
+    assert source.downloads.count(("a", "adapter_model.safetensors")) == 1
