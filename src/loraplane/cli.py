@@ -95,6 +95,7 @@ def cmd_serve(args) -> int:
         gpu_adapter_memory=args.gpu_adapter_memory, cpu_adapter_memory=args.cpu_adapter_memory,
         max_loras=args.max_loras, max_cpu_loras=args.max_cpu_loras, disk_cache=args.disk_cache,
         pinned=tuple(n for n in (args.pin or "").split(",") if n), max_model_len=args.max_model_len,
+        preload=tuple(n for n in (args.preload or "").split(",") if n),
     ))
     return 0
 
@@ -159,7 +160,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-loras", type=int, help="GPU adapter slots (overrides --gpu-adapter-memory)")
     serve.add_argument("--max-cpu-loras", type=int, help="CPU-tier adapters (overrides --cpu-adapter-memory)")
     serve.add_argument("--disk-cache", default="10GiB", help="bytes of adapters kept on local disk")
-    serve.add_argument("--pin", help="comma-separated adapters never evicted from the disk cache")
+    serve.add_argument("--pin", help="comma-separated adapters never evicted from the disk cache; loaded at start")
+    serve.add_argument("--preload", help="comma-separated adapters fetched and loaded at start")
     serve.add_argument("--max-model-len", type=int)
     serve.add_argument("--sagemaker", action="store_true", help="take everything from SageMaker's environment")
     serve.set_defaults(func=cmd_serve)

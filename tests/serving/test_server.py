@@ -43,7 +43,7 @@ def test_disk_budget_evicts_but_never_the_pinned_adapter(server, s3_gets):
     for i in range(1, 7):  # 6 adapters through a disk cache of 4.5 adapters
         server.tokens(f"bot-{i}")
     server.tokens("pinned-bot")
-    assert s3_gets.counts[pinned] - before.get(pinned, 0) == 1
+    assert s3_gets.counts[pinned] == 1  # fetched once, at start-up (pinned adapters are preloaded)
     metrics = server.metrics()
     assert 'loraplane_adapter_evictions_total{adapter="pinned-bot"' not in metrics
     evicted = set(re.findall(r'loraplane_adapter_evictions_total\{adapter="([^"]+)",tier="disk"\} [1-9]', metrics))
@@ -51,6 +51,17 @@ def test_disk_budget_evicts_but_never_the_pinned_adapter(server, s3_gets):
     refetched = [n for n in evicted if s3_gets.counts[f"adapters/{n}/adapter_model.safetensors"]
                  - before.get(f"adapters/{n}/adapter_model.safetensors", 0) >= 1]
     assert refetched, "an evicted adapter asked for again is fetched again"
+
+
+def test_pinned_adapter_is_preloaded_at_start(server, s3_gets):
+    from loraplane.waiting import wait_until
+
+    wait_until(lambda: s3_gets.counts["adapters/pinned-bot/adapter_model.safetensors"] >= 1, timeout=60,
+               what="the pinned adapter's preload")
+    server.tokens("pinned-bot")
+    text = server.metrics()
+    assert re.search(r'loraplane_adapter_cache_hits_total\{adapter="pinned-bot"\} [1-9]', text)
+    assert not re.search(r'loraplane_adapter_cache_misses_total\{adapter="pinned-bot"\} [1-9]', text)
 
 
 def test_unknown_adapter_is_404_naming_it(server):
