@@ -111,13 +111,14 @@ def main() -> None:
     proc, url = start([str(BIN / "loraplane"), "serve", *common, "--adapter-source", str(adapters), "--max-loras", "8",
                        "--max-cpu-loras", "64"], {}, str(work / "ours.log"))
     bare_p50, ours_p50 = interleaved_p50([bare_url, url], "a0")
-    bare_tps, ours_tps = throughput(bare_url, ["a0"]), throughput(url, ["a0"])
-    bare_tps2, ours_tps2 = throughput(bare_url, ["a0"]), throughput(url, ["a0"])  # twice, alternating order
+    rounds = [(throughput(bare_url, ["a0"]), throughput(url, ["a0"])) for _ in range(5)]  # alternating
     bare_proc.terminate(), bare_proc.wait()
-    bare_tps, ours_tps = (bare_tps + bare_tps2) / 2, (ours_tps + ours_tps2) / 2
+    bare_tps, ours_tps = statistics.median(r[0] for r in rounds), statistics.median(r[1] for r in rounds)
+    ratio = statistics.median(r[1] / r[0] for r in rounds)
     print("1. our server vs bare vLLM (adapter a0 resident, 16 tokens; p50 of 40 interleaved requests):")
     print(f"   p50 latency   bare {bare_p50 * 1000:7.1f} ms   ours {ours_p50 * 1000:7.1f} ms   overhead {(ours_p50 - bare_p50) * 1000:+.1f} ms")
-    print(f"   throughput    bare {bare_tps:7.1f} tok/s ours {ours_tps:7.1f} tok/s ratio {ours_tps / bare_tps:.3f}\n")
+    print(f"   throughput    bare {bare_tps:7.1f} tok/s ours {ours_tps:7.1f} tok/s (medians of 5 alternating rounds),"
+          f" median ratio {ratio:.3f}\n")
 
     # 3. rotation, on the same (local-directory) server
     print("3. throughput with adapters in rotation (8 GPU slots, 64 CPU entries, 48 requests x 16 tokens, 8 at once):")
