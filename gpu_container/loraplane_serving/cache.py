@@ -18,10 +18,10 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
-from loraplane_core.archive import extract_adapter_archive
 from loraplane_core.base_model import BaseModelProfile
-from loraplane_core.names import ARCHIVE_FILE, CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE, check_adapter_name
-from loraplane_core.validation import Policy, ValidatedAdapter, check_size, validate_adapter_dir
+from loraplane_core.names import ARCHIVE_FILE, WEIGHTS_FILE, check_adapter_name
+from loraplane_core.staging import stage_files
+from loraplane_core.validation import Policy, ValidatedAdapter, validate_adapter_dir
 
 from .sources import AdapterSource
 
@@ -128,22 +128,8 @@ class AdapterCache:
             raise AdapterNotFound(name)
         staging = tempfile.mkdtemp(dir=os.path.join(self.root, ".staging"))
         try:
-            if WEIGHTS_FILE not in files and ARCHIVE_FILE in files:
-                check_size(files[ARCHIVE_FILE], self.policy)
-                archive = staging + ".tar.gz"
-                source.download(name, ARCHIVE_FILE, archive)
-                try:
-                    extract_adapter_archive(archive, staging, self.policy.max_bytes)
-                finally:
-                    os.remove(archive)
-            else:
-                wanted = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if f in files]
-                check_size(sum(files[f] for f in wanted), self.policy)
-                for f in wanted:
-                    source.download(name, f, os.path.join(staging, f))
-                for f in files:  # named, never downloaded: validation reports pickle-only weights
-                    if f.endswith(PICKLE_SUFFIXES):
-                        open(os.path.join(staging, f), "wb").close()
+            stage_files(files, lambda filename, path: source.download(name, filename, path), staging,
+                        self.policy.max_bytes, from_archive=WEIGHTS_FILE not in files and ARCHIVE_FILE in files)
             adapter = validate_adapter_dir(staging, self.policy, self.base)
             # A new folder per fetch: a retired one may still be read by the engine.
             final = os.path.join(self.root, name, f"{adapter.sha256[:16]}-{uuid.uuid4().hex[:8]}")
