@@ -1,13 +1,18 @@
-"""`make demo`: the ingest journey on the local stack, step by step, with timings.
+"""`make demo`: the journey so far on the local stack, step by step, with timings.
 
 A tiny base model is registered and approved; three adapters are uploaded to S3: one valid (it
 becomes a model package version), one with a rank above MaxLoraRank and one with pickle-only
 weights (both rejected, with their reasons). Re-uploading the valid one creates nothing new.
+Then the serving container's server (vLLM on the CPU) serves the bucket's adapters on demand.
 """
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
+
+import requests
 
 from . import local
 from .adapters_list import collect, render
@@ -53,6 +58,41 @@ def save_as_pickle(base_dir: str, adapter_dir: str) -> None:
     model.save_pretrained(adapter_dir, safe_serialization=False)
 
 
+def serve_from_bucket(stack, bucket: str) -> dict:
+    """Start `loraplane serve` on the bucket's adapters/ prefix and ask it the same question with and
+    without the adapter, and for the rejected and an unknown adapter."""
+    from .emulator.server import free_port
+
+    port = free_port()
+    log_path = os.path.join(local.home(), "demo-serve.log")
+    cmd = [os.path.join(os.path.dirname(sys.executable), "loraplane"), "serve", "--model", local.tiny_base_model_dir(),
+           "--adapter-source", f"s3://{bucket}/adapters/", "--host", "127.0.0.1", "--port", str(port),
+           "--max-lora-rank", "16", "--max-model-len", "256"]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **stack.emulator.environment()})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def up():
+            if proc.poll() is not None:
+                raise RuntimeError(f"the server exited; see {log_path}")
+            try:
+                return requests.get(url + "/ping", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_until(up, timeout=300, interval=1, what="the serving process")
+
+        def ask(adapter: str | None):
+            params = {"max_new_tokens": 8} | ({"adapter_id": adapter} if adapter else {})
+            r = requests.post(url + "/invocations", json={"inputs": "Hello world", "parameters": params}, timeout=120)
+            return r.status_code, r.json()
+
+        return {name: ask(name) for name in (None, "support-bot", "big-rank", "no-such-adapter")}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
 def run() -> int:
     steps = Steps()
     stack = steps.run("Start the embedded AWS emulator and deploy template.yaml into it", local.up)
@@ -90,15 +130,25 @@ def run() -> int:
         time.sleep(3)
         packages = sm.list_model_packages(ModelPackageGroupName=out["AdapterModelPackageGroupName"])["ModelPackageSummaryList"]
         print("\n" + render(collect(table, sm), as_json=False) + "\n")
+        answers = steps.run("Serve the bucket's adapters on demand (loraplane serve: vLLM on the CPU) and invoke",
+                            serve_from_bucket, stack, out["AdapterBucketName"])
+        for name, (status, body) in answers.items():
+            shown = repr(body[0]["generated_text"]) if status == 200 else body["error"]["message"]
+            print(f"    {name or 'base model':16s} -> {status} {shown}")
+        served = (answers[None][0] == answers["support-bot"][0] == 200
+                  and answers[None][1][0]["generated_text"] != answers["support-bot"][1][0]["generated_text"]
+                  and answers["big-rank"][0] == 422 and answers["no-such-adapter"][0] == 404)
         ok = (len(packages) == 1 and listed["big-rank"]["rejections"][0]["reason"] == "RANK_TOO_HIGH"
-              and listed["pickled"]["rejections"][0]["reason"] == "PICKLE_WEIGHTS")
+              and listed["pickled"]["rejections"][0]["reason"] == "PICKLE_WEIGHTS" and served)
         print("Summary:")
         print(f"  model package versions in {out['AdapterModelPackageGroupName']}: {len(packages)} "
               f"(support-bot, {packages[0]['ModelApprovalStatus'] if packages else '-'}; the re-upload created none)")
         print(f"  rejected: big-rank ({listed['big-rank']['rejections'][0]['reason']}), "
               f"pickled ({listed['pickled']['rejections'][0]['reason']})")
+        print(f"  served: support-bot answers differently from the base model; big-rank -> 422, unknown -> 404"
+              f" ({'as expected' if served else 'NOT as expected'})")
         print(f"  total {time.perf_counter() - steps.t0:.1f}s - {'OK' if ok else 'UNEXPECTED RESULT'}")
-        print("  Next: serving the adapters on the endpoint (issues 3 and 4) joins this journey.")
+        print("  Next: approvals in the registry deploy adapters to the SageMaker endpoint (registry-driven deployment).")
         return 0 if ok else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
