@@ -163,3 +163,19 @@ def test_non_adapter_files_are_ignored(stack):
     execution = wait_until(lambda: [e for e in stack.executions_for("adapters/notes/") if e["status"] != "RUNNING"],
                            timeout=30, what="the README execution")[0]
     assert execution["status"] == "SUCCEEDED" and stack.items("notes") == []
+
+
+def test_auto_approve_registers_versions_as_approved(stack):
+    """AutoApproveAdapters=true: the registration step creates Approved versions."""
+    from loraplane_core.models import ValidationResult
+    from loraplane_core.registry import register_adapter
+
+    v = ValidationResult(outcome="valid", adapter_name="auto", source="s3://b/adapters/auto/", sha256="0" * 64,
+                         base_model="tiny-llama", rank=8, target_modules=["q_proj"], size_bytes=1,
+                         artifact_uri="s3://b/artifacts/auto/x/adapter.tar.gz")
+    group = stack.outputs["AdapterModelPackageGroupName"]
+    approved = register_adapter(stack.sm, group, "img", v, auto_approve=True)
+    pending = register_adapter(stack.sm, group, "img", v.model_copy(update={"sha256": "1" * 64}), auto_approve=False)
+    status = {arn: stack.sm.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"]
+              for arn in (approved.package_arn, pending.package_arn)}
+    assert status == {approved.package_arn: "Approved", pending.package_arn: "PendingManualApproval"}
