@@ -179,3 +179,17 @@ def test_auto_approve_registers_versions_as_approved(stack):
     status = {arn: stack.sm.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"]
               for arn in (approved.package_arn, pending.package_arn)}
     assert status == {approved.package_arn: "Approved", pending.package_arn: "PendingManualApproval"}
+
+
+def test_event_for_a_deleted_archive_is_ignored(stack):
+    """The archive named by the event is gone by the time the event is handled: nothing to do
+    (and no endless wait for it)."""
+    event = json.load(open(os.path.join(os.path.dirname(__file__), "..", "events", "s3-object-created.json")))
+    event["detail"]["bucket"]["name"] = stack.bucket
+    event["detail"]["object"]["key"] = "adapters/gone/adapter.tar.gz"
+    arn = stack.sfn.start_execution(stateMachineArn=stack.machine, name=f"gone-{uuid.uuid4()}",
+                                    input=json.dumps(event))["executionArn"]
+    done = wait_until(lambda: (d := stack.sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d,
+                      timeout=30, what="the execution")
+    assert done["status"] == "SUCCEEDED" and json.loads(done["output"])["validation"]["outcome"] == "ignored"
+    assert stack.items("gone") == []

@@ -81,3 +81,15 @@ def test_too_many_members(tmp_path):
     with pytest.raises(AdapterRejected) as e:
         extract_adapter_archive(arc, str(tmp_path), 1000)
     assert e.value.reason == Reason.UNSAFE_ARCHIVE
+
+
+def test_oversized_pax_header_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "pax.tar.gz"
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("adapter_config.json")
+        info.pax_headers = {"comment": "x" * 200_000}
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"{}"))
+    with pytest.raises(AdapterRejected) as e:
+        extract_adapter_archive(str(path), str(tmp_path), 10**6)
+    assert e.value.reason == Reason.UNSAFE_ARCHIVE and "extended header" in e.value.message

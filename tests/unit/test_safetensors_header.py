@@ -78,3 +78,14 @@ def test_file_shorter_than_length_prefix(tmp_path):
     with pytest.raises(AdapterRejected) as e:
         read_header_file(str(path))
     assert e.value.reason == Reason.SAFETENSORS_TRUNCATED
+
+
+def test_absurd_json_is_a_rejection_not_a_crash(tmp_path):
+    deep = b"{\"a\":" + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(AdapterRejected) as e:
+        read_header_file(write_raw(tmp_path / "deep.safetensors", deep))
+    assert e.value.reason == Reason.SAFETENSORS_MALFORMED
+    huge_number = b"{\"a\": " + b"9" * 5000 + b"}"
+    with pytest.raises(AdapterRejected) as e:
+        read_header_file(write_raw(tmp_path / "num.safetensors", huge_number))
+    assert e.value.reason == Reason.SAFETENSORS_MALFORMED

@@ -130,3 +130,23 @@ def test_missing_lora_b(make_adapter, base_profile):
     tensors = load_file(path)
     save_file({k: v for k, v in tensors.items() if not k.endswith("layers.0.self_attn.q_proj.lora_B.weight")}, path)
     assert "without both" in rejected(d, base_profile).message
+
+
+@pytest.mark.parametrize("target_modules", ["(", ".*" * 200])
+def test_target_module_regexes_are_checked(make_adapter, base_profile, target_modules):
+    d = make_adapter()
+    edit_config(d, target_modules=target_modules)
+    assert rejected(d, base_profile).reason == Reason.CONFIG_INVALID
+
+
+def test_target_module_regex_that_fits(make_adapter, base_profile):
+    d = make_adapter()
+    edit_config(d, target_modules=r".*\.(q_proj|v_proj)")
+    assert validate_adapter_dir(d, POLICY, base_profile).target_modules == ("q_proj", "v_proj")
+
+
+def test_absurd_config_json(make_adapter, base_profile):
+    d = make_adapter()
+    with open(os.path.join(d, "adapter_config.json"), "w") as f:
+        f.write('{"peft_type": "LORA", "r": ' + "9" * 5000 + "}")
+    assert rejected(d, base_profile).reason == Reason.CONFIG_NOT_JSON

@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .reasons import AdapterRejected, Reason
 
 MAX_CONFIG_BYTES = 1 << 20
+# PEFT reads a string target_modules as a regular expression over module paths. Short patterns
+# only: a long one is more likely a mistake (or an attempt at catastrophic backtracking).
+MAX_TARGET_REGEX = 256
 
 
 class LoraAdapterConfig(BaseModel):
@@ -65,14 +68,22 @@ def parse_adapter_config(raw: bytes) -> LoraAdapterConfig:
         raise AdapterRejected(Reason.CONFIG_INVALID, f"adapter_config.json is {len(raw)} bytes, above {MAX_CONFIG_BYTES}")
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise AdapterRejected(Reason.CONFIG_NOT_JSON, f"adapter_config.json is not valid JSON: {e}") from None
+    except (ValueError, RecursionError) as e:  # not UTF-8 / not JSON / absurd nesting or numbers
+        raise AdapterRejected(Reason.CONFIG_NOT_JSON, f"adapter_config.json is not valid JSON: {str(e)[:200]}") from None
     if not isinstance(data, dict):
         raise AdapterRejected(Reason.CONFIG_NOT_JSON, "adapter_config.json must hold a JSON object")
     if data.get("peft_type") != "LORA":
         raise AdapterRejected(Reason.NOT_LORA, f"peft_type is {data.get('peft_type')!r}; only 'LORA' adapters can be served")
     try:
-        return LoraAdapterConfig.model_validate(data)
+        cfg = LoraAdapterConfig.model_validate(data)
     except ValidationError as e:
         problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
         raise AdapterRejected(Reason.CONFIG_INVALID, f"adapter_config.json: {problems}") from None
+    if isinstance(cfg.target_modules, str):
+        if len(cfg.target_modules) > MAX_TARGET_REGEX:
+            raise AdapterRejected(Reason.CONFIG_INVALID, f"target_modules regex is longer than {MAX_TARGET_REGEX} characters")
+        try:
+            re.compile(cfg.target_modules)
+        except re.error as e:
+            raise AdapterRejected(Reason.CONFIG_INVALID, f"target_modules is not a valid regex: {e}") from None
+    return cfg

@@ -7,6 +7,23 @@ from .names import CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE
 from .reasons import AdapterRejected, Reason
 
 MAX_MEMBERS = 64
+MAX_HEADER_BYTES = 64 * 1024  # pax / GNU long-name headers are read into memory whole: bound them
+
+
+class BoundedTarInfo(tarfile.TarInfo):
+    """Refuses oversized pax and GNU long-name headers before tarfile reads them into memory."""
+
+    def _check(self):
+        if self.size > MAX_HEADER_BYTES:
+            raise AdapterRejected(Reason.UNSAFE_ARCHIVE, f"archive has a {self.size}-byte extended header (limit {MAX_HEADER_BYTES})")
+
+    def _proc_pax(self, tarfile_obj):
+        self._check()
+        return super()._proc_pax(tarfile_obj)
+
+    def _proc_gnulong(self, tarfile_obj):
+        self._check()
+        return super()._proc_gnulong(tarfile_obj)
 
 
 def extract_adapter_archive(archive_path: str, dest: str, max_bytes: int) -> list[str]:
@@ -16,12 +33,12 @@ def extract_adapter_archive(archive_path: str, dest: str, max_bytes: int) -> lis
     too many members, and more than `max_bytes` of content (checked before writing).
     """
     try:
-        tar = tarfile.open(archive_path, mode="r:gz")
+        tar = tarfile.open(archive_path, mode="r:gz", tarinfo=BoundedTarInfo)
     except (tarfile.TarError, OSError, EOFError) as e:
         raise AdapterRejected(Reason.INVALID_ARCHIVE, f"adapter.tar.gz is not a readable gzip tar archive: {e}") from None
     written = []
     with tar:
-        total = 0
+        total = everything = 0
         try:
             for count, member in enumerate(tar, start=1):
                 if count > MAX_MEMBERS:
@@ -37,6 +54,9 @@ def extract_adapter_archive(archive_path: str, dest: str, max_bytes: int) -> lis
                     raise AdapterRejected(Reason.UNSAFE_ARCHIVE, f"archive member {name!r} is not a regular file")
                 if member.isdir():
                     continue
+                everything += member.size  # ignored members are decompressed too, to skip them
+                if everything > 2 * max_bytes:
+                    raise AdapterRejected(Reason.TOO_LARGE, f"archive content exceeds {2 * max_bytes} bytes")
                 base = name[2:] if name.startswith("./") else name
                 if "/" in base or not (base in (CONFIG_FILE, WEIGHTS_FILE) or base.endswith(PICKLE_SUFFIXES)):
                     continue  # other files are ignored, as for loose uploads

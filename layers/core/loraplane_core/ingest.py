@@ -13,7 +13,7 @@ from .archive import build_adapter_archive
 from .models import Registration, RecordRequest, ValidationResult
 from .names import check_adapter_name, is_relevant_file, parse_upload_key
 from .reasons import AdapterRejected
-from .s3_upload import stage_upload
+from .s3_upload import fetch_upload, plan_upload
 from .settings import Settings
 from .validation import Policy, validate_adapter_dir
 
@@ -49,11 +49,14 @@ def validate_upload(c: Clients, s: Settings, event: dict, final: bool) -> Valida
     staged = None
     try:
         check_adapter_name(name)
-        staged = stage_upload(c.s3, bucket, upload, work, s.max_adapter_bytes, final)
+        staged = plan_upload(c.s3, bucket, upload, final)
         source = staged.source
+        if staged.gone:
+            return ValidationResult(outcome="ignored", adapter_name=name, source=source)
         if not staged.complete:
             return ValidationResult(outcome="incomplete", adapter_name=name, source=source,
                                     fingerprint=staged.fingerprint, grace_seconds=s.upload_grace_seconds)
+        fetch_upload(c.s3, bucket, upload, staged, work, s.max_adapter_bytes)
         base = registry.deployed_base_model(c.sagemaker, c.s3, s.base_group)
         checked = validate_adapter_dir(work, Policy(max_rank=s.max_lora_rank, max_bytes=s.max_adapter_bytes), base)
     except AdapterRejected as r:

@@ -20,7 +20,9 @@ def message_for(req: RecordRequest, adapter_name: str) -> tuple[str, dict]:
         body = {"error": req.error.Error if req.error else "Unknown", "cause": req.error.Cause if req.error else None,
                 "execution": req.execution}
     body = {"event": f"adapter.{req.kind}", "adapter_name": adapter_name, "source": v.source if v else None} | body
-    return subject[:100], body
+    # SNS subjects: printable ASCII, no line breaks, under 100 characters (names may be hostile).
+    subject = "".join(c if 32 <= ord(c) < 127 else "?" for c in subject)
+    return subject[:99], body
 
 
 def publish(sns, topic_arn: str, req: RecordRequest, adapter_name: str) -> str:

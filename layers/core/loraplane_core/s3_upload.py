@@ -4,6 +4,7 @@ import hashlib
 from dataclasses import dataclass
 
 from .names import ARCHIVE_FILE, CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE, UploadKey
+from .reasons import AdapterRejected, Reason
 from .staging import stage_files
 
 
@@ -12,6 +13,9 @@ class StagedUpload:
     complete: bool
     source: str
     fingerprint: str
+    gone: bool = False  # the archive named by the event has been deleted since
+    files: tuple[tuple[str, int, str], ...] = ()  # (name, size, etag) of what is to be fetched
+    from_archive: bool = False
 
 
 def list_upload(s3, bucket: str, upload: UploadKey) -> dict[str, dict]:
@@ -30,24 +34,37 @@ def fingerprint(files: dict[str, dict], names: list[str]) -> str:
     return h.hexdigest()
 
 
-def stage_upload(s3, bucket: str, upload: UploadKey, dest: str, max_bytes: int, final: bool) -> StagedUpload:
+def plan_upload(s3, bucket: str, upload: UploadKey, final: bool) -> StagedUpload:
+    """From the listing alone: is the upload complete, what identifies it, what is to be fetched."""
     files = list_upload(s3, bucket, upload)
     prefix_uri = f"s3://{bucket}/{upload.prefix}"
-    sizes = {name: meta["size"] for name, meta in files.items()}
-
-    def download(filename: str, path: str) -> None:
-        s3.download_file(bucket, upload.prefix + filename, path)
-
     if upload.filename == ARCHIVE_FILE:
-        if ARCHIVE_FILE not in files:  # deleted since the event: nothing to act on
-            return StagedUpload(False, prefix_uri + ARCHIVE_FILE, "")
-        stage_files(sizes, download, dest, max_bytes, from_archive=True)
-        return StagedUpload(True, prefix_uri + ARCHIVE_FILE, fingerprint(files, [ARCHIVE_FILE]))
-
+        if ARCHIVE_FILE not in files:
+            return StagedUpload(False, prefix_uri + ARCHIVE_FILE, "", gone=True)
+        meta = files[ARCHIVE_FILE]
+        return StagedUpload(True, prefix_uri + ARCHIVE_FILE, fingerprint(files, [ARCHIVE_FILE]),
+                            files=((ARCHIVE_FILE, meta["size"], meta["etag"]),), from_archive=True)
     relevant = [n for n in files if n in (CONFIG_FILE, WEIGHTS_FILE) or n.endswith(PICKLE_SUFFIXES)]
     pickle_only = WEIGHTS_FILE not in files and any(n.endswith(PICKLE_SUFFIXES) for n in files)
     complete = (CONFIG_FILE in files and WEIGHTS_FILE in files) or pickle_only
-    staged = StagedUpload(complete or final, prefix_uri, fingerprint(files, relevant))
-    if staged.complete:
-        stage_files({n: sizes[n] for n in relevant}, download, dest, max_bytes, from_archive=False)
-    return staged
+    return StagedUpload(complete or final, prefix_uri, fingerprint(files, relevant),
+                        files=tuple((n, files[n]["size"], files[n]["etag"]) for n in relevant))
+
+
+def fetch_upload(s3, bucket: str, upload: UploadKey, staged: StagedUpload, dest: str, max_bytes: int) -> None:
+    listed = {name: (size, etag) for name, size, etag in staged.files}
+
+    def download(filename: str, path: str) -> None:
+        # The object checked against the size limit is the one read (IfMatch), and never more
+        # than its listed size is written, even if it is replaced meanwhile.
+        size, etag = listed[filename]
+        body = s3.get_object(Bucket=bucket, Key=upload.prefix + filename, IfMatch=etag)["Body"]
+        with open(path, "wb") as out:
+            written = 0
+            for chunk in iter(lambda: body.read(1 << 20), b""):
+                written += len(chunk)
+                if written > size:
+                    raise AdapterRejected(Reason.TOO_LARGE, f"{filename} grew beyond its listed {size} bytes while read")
+                out.write(chunk)
+
+    stage_files({name: size for name, size, _ in staged.files}, download, dest, max_bytes, staged.from_archive)

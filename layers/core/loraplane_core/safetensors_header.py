@@ -54,8 +54,8 @@ def read_header(f: BinaryIO, file_size: int, max_header_bytes: int = MAX_HEADER_
         raise _malformed("does not start with '{'")
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise _malformed(f"not UTF-8 JSON ({e})") from None
+    except (ValueError, RecursionError) as e:  # not UTF-8 / not JSON / absurd nesting or numbers
+        raise _malformed(f"not UTF-8 JSON ({type(e).__name__}: {str(e)[:200]})") from None
     if not isinstance(header, dict):
         raise _malformed("not a JSON object")
 
