@@ -8,6 +8,8 @@ from urllib.parse import urlparse
 import boto3
 from botocore.config import Config
 
+from loraplane_core.s3_upload import download_listed
+
 # Bounded waits and retries: a slow or failing S3 must not hang a request forever.
 S3_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 4})
 
@@ -45,14 +47,22 @@ class S3Source:
         if self.prefix and not self.prefix.endswith("/"):
             self.prefix += "/"
         self.s3 = client or boto3.client("s3", config=S3_CONFIG)
+        self._listed: dict[str, tuple[int, str]] = {}  # key -> (size, etag) at the last listing
 
     def list_files(self, name: str) -> dict[str, int]:
         prefix = f"{self.prefix}{name}/"
         resp = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix, Delimiter="/")
-        return {o["Key"][len(prefix):]: o["Size"] for o in resp.get("Contents", [])}
+        objects = resp.get("Contents", [])
+        self._listed.update({o["Key"]: (o["Size"], o["ETag"].strip('"')) for o in objects})
+        return {o["Key"][len(prefix):]: o["Size"] for o in objects}
 
     def download(self, name: str, filename: str, dest: str) -> None:
-        self.s3.download_file(self.bucket, f"{self.prefix}{name}/{filename}", dest)
+        # The object read is the one listed (and size-checked): same ETag, capped at its listed size.
+        key = f"{self.prefix}{name}/{filename}"
+        if key in self._listed:
+            download_listed(self.s3, self.bucket, key, *self._listed[key], dest)
+        else:
+            self.s3.download_file(self.bucket, key, dest)
 
 
 def open_source(uri: str) -> AdapterSource:

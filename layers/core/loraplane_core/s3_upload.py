@@ -51,20 +51,23 @@ def plan_upload(s3, bucket: str, upload: UploadKey, final: bool) -> StagedUpload
                         files=tuple((n, files[n]["size"], files[n]["etag"]) for n in relevant))
 
 
+def download_listed(s3, bucket: str, key: str, size: int, etag: str, path: str) -> None:
+    """Download exactly the object that was listed (IfMatch) and never more than its listed size,
+    even if the key is overwritten between the listing (where sizes are checked) and the read."""
+    body = s3.get_object(Bucket=bucket, Key=key, IfMatch=etag)["Body"]
+    with open(path, "wb") as out:
+        written = 0
+        for chunk in iter(lambda: body.read(1 << 20), b""):
+            written += len(chunk)
+            if written > size:
+                raise AdapterRejected(Reason.TOO_LARGE, f"{key} grew beyond its listed {size} bytes while read")
+            out.write(chunk)
+
+
 def fetch_upload(s3, bucket: str, upload: UploadKey, staged: StagedUpload, dest: str, max_bytes: int) -> None:
     listed = {name: (size, etag) for name, size, etag in staged.files}
 
     def download(filename: str, path: str) -> None:
-        # The object checked against the size limit is the one read (IfMatch), and never more
-        # than its listed size is written, even if it is replaced meanwhile.
-        size, etag = listed[filename]
-        body = s3.get_object(Bucket=bucket, Key=upload.prefix + filename, IfMatch=etag)["Body"]
-        with open(path, "wb") as out:
-            written = 0
-            for chunk in iter(lambda: body.read(1 << 20), b""):
-                written += len(chunk)
-                if written > size:
-                    raise AdapterRejected(Reason.TOO_LARGE, f"{filename} grew beyond its listed {size} bytes while read")
-                out.write(chunk)
+        download_listed(s3, bucket, upload.prefix + filename, *listed[filename], path)
 
     stage_files({name: size for name, size, _ in staged.files}, download, dest, max_bytes, staged.from_archive)
