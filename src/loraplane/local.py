@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 from .emulator.deploy import deploy_stack, local_parameters
 from .emulator.server import Emulator
+from .stack import DEFAULT_STACK
 
-LOCAL_STACK = "loraplane-local"
+LOCAL_STACK = DEFAULT_STACK  # what the CLI reads when LORAPLANE_STACK is unset
 # Local uploads are quick: wait 20 s (not 5 min) for the second file of an upload.
 LOCAL_OVERRIDES = {"UploadGraceSeconds": "20", "MaxLoraRank": "16"}
 
