@@ -63,14 +63,6 @@ class AdapterCache:
         with self._lock:
             return list(self._entries)
 
-    def total_bytes(self) -> int:
-        with self._lock:
-            return sum(e.size for e in self._entries.values())
-
-    def peek(self, name: str) -> Entry | None:
-        with self._lock:
-            return self._entries.get(name)
-
     async def get(self, name: str) -> tuple[Entry, bool]:
         """(entry, hit). Raises AdapterNotFound, AdapterRejected, or the source's error.
         The fetch runs as its own task: a waiter that is cancelled (client gone) does not cancel it."""

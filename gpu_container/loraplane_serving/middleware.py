@@ -91,7 +91,7 @@ class LoraPlaneMiddleware:
             await self.refresh_gauges(scope)
         return await self.app(scope, receive, send)
 
-    # -- start-up: preload and pin ----------------------------------------------------------------
+    # -- start-up: preload ------------------------------------------------------------------------
     def after_startup(self, scope, send):
         async def watch(message):
             await send(message)
