@@ -44,8 +44,8 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
-def check_files(directory: str, policy: Policy) -> None:
-    """Presence, format and size checks that need no parsing."""
+def check_files(directory: str, policy: Policy) -> int:
+    """Presence, format and size checks that need no parsing; returns the adapter's size."""
     names = set(os.listdir(directory))
     has_weights = WEIGHTS_FILE in names
     pickles = sorted(n for n in names if n.endswith(PICKLE_SUFFIXES))
@@ -61,6 +61,7 @@ def check_files(directory: str, policy: Policy) -> None:
         raise AdapterRejected(Reason.MISSING_WEIGHTS, f"{WEIGHTS_FILE} is missing")
     size = sum(os.path.getsize(os.path.join(directory, n)) for n in (CONFIG_FILE, WEIGHTS_FILE))
     check_size(size, policy)
+    return size
 
 
 def check_size(size: int, policy: Policy) -> None:
@@ -130,7 +131,7 @@ def check_tensors(tensors: dict[str, TensorInfo], cfg: LoraAdapterConfig, base: 
 
 
 def validate_adapter_dir(directory: str, policy: Policy, base: BaseModelProfile | None) -> ValidatedAdapter:
-    check_files(directory, policy)
+    size = check_files(directory, policy)
     with open(os.path.join(directory, CONFIG_FILE), "rb") as f:
         cfg = parse_adapter_config(f.read((1 << 20) + 1))
     check_config(cfg, policy, base)
@@ -138,7 +139,6 @@ def validate_adapter_dir(directory: str, policy: Policy, base: BaseModelProfile 
     weights = os.path.join(directory, WEIGHTS_FILE)
     tensors = read_header_file(weights)
     modules, dtype = check_tensors(tensors, cfg, base)
-    size = sum(os.path.getsize(os.path.join(directory, n)) for n in (CONFIG_FILE, WEIGHTS_FILE))
     return ValidatedAdapter(
         base_model=base.name,
         rank=cfg.r,
