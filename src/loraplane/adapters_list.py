@@ -3,13 +3,31 @@ import json
 from collections import defaultdict
 
 from loraplane_core import catalog
+from loraplane_core.endpoint_names import adapter_component
 
 COLUMNS = ("ADAPTER", "VERSION", "STATE", "APPROVAL", "SHA256", "RANK", "DETAIL")
 
 
-def collect(table, sagemaker, endpoint_name: str | None = None) -> list[dict]:
+def invoke_args(endpoint_name: str, adapter: str, serving_mode: str) -> dict:
+    """The InvokeEndpoint arguments that reach this adapter, in the stack's serving mode."""
+    if serving_mode == "on-demand":
+        return {"EndpointName": endpoint_name, "CustomAttributes": f"adapter={adapter}"}
+    return {"EndpointName": endpoint_name, "InferenceComponentName": adapter_component(endpoint_name, adapter)}
+
+
+def adapter_state(entry: dict) -> str:
+    states = [v["state"] for v in entry["versions"]]
+    for state in ("live", "registered", "retired", "incompatible", "rejected"):
+        if state in states:
+            return state
+    return "rejected" if entry["rejections"] else ("failed" if entry["failures"] else "unknown")
+
+
+def collect(table, sagemaker, endpoint_name: str | None = None, serving_mode: str = "inference-components") -> list[dict]:
     by_adapter: dict[str, dict] = defaultdict(lambda: {"versions": [], "rejections": [], "failures": []})
     for item in catalog.all_items(table):
+        if not item["pk"].startswith("adapter#"):
+            continue  # decisions, the endpoint lock and the deployed base share the table
         entry = by_adapter[item["adapter_name"]]
         if item["sk"].startswith("version#"):
             approval = item.get("approval_status")
@@ -22,6 +40,7 @@ def collect(table, sagemaker, endpoint_name: str | None = None) -> list[dict]:
                 "package_arn": item["package_arn"], "sha256": item["sha256"], "rank": int(item["rank"]),
                 "base_model": item.get("base_model"), "target_modules": list(item.get("target_modules", [])),
                 "source": item.get("source"), "recorded_at": item.get("recorded_at"),
+                "reason": item.get("reason"), "state_changed_at": item.get("state_changed_at"),
             })
         elif item["sk"].startswith("rejection#"):
             entry["rejections"].append({"state": "rejected", "reason": item["reason"], "message": item["message"],
@@ -34,9 +53,9 @@ def collect(table, sagemaker, endpoint_name: str | None = None) -> list[dict]:
         entry = by_adapter[name]
         entry["versions"].sort(key=lambda v: v["version"])
         live = [v for v in entry["versions"] if v["state"] == "live"]
-        adapter = {"name": name, **entry}
+        adapter = {"name": name, "state": adapter_state(entry), **entry}
         if live and endpoint_name:
-            adapter["invoke"] = {"EndpointName": endpoint_name, "CustomAttributes": f"adapter={name}"}
+            adapter["invoke"] = invoke_args(endpoint_name, name, serving_mode)
         adapters.append(adapter)
     return adapters
 
@@ -45,8 +64,11 @@ def rows(adapters: list[dict]) -> list[tuple]:
     out = []
     for a in adapters:
         for v in a["versions"]:
+            detail = v["source"] or ""
+            if v.get("reason") and v["state"] in ("retired", "incompatible", "rejected"):
+                detail = v["reason"]
             out.append((a["name"], str(v["version"]), v["state"], v["approval_status"] or "", v["sha256"][:12],
-                        str(v["rank"]), v["source"] or ""))
+                        str(v["rank"]), detail))
         for r in a["rejections"]:
             out.append((a["name"], "-", "rejected", "", "", "", f"{r['reason']}: {r['message']}"))
         for f in a["failures"]:

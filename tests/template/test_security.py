@@ -15,7 +15,8 @@ NO_RESOURCE_LEVEL = {
     "sagemaker:ListModelPackages", "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
     "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries", "logs:CreateLogDelivery", "logs:GetLogDelivery",
     "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
-    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups", "sagemaker:ListInferenceComponents",
+    "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData",
 }
 
 
@@ -102,14 +103,32 @@ def test_contract_parameters_and_outputs(sam_template):
             "NotificationTopicArn"} <= set(sam_template["Outputs"])
 
 
+def rule_targeting(expanded, logical_id: str) -> dict:
+    [rule] = [r for r in resources(expanded, "AWS::Events::Rule").values()
+              if any(t["Arn"] == {"Ref": logical_id} for t in r["Properties"]["Targets"])]
+    return rule
+
+
 def test_upload_rule_starts_ingest_with_dead_letters(expanded):
-    [rule] = resources(expanded, "AWS::Events::Rule").values()
+    rule = rule_targeting(expanded, "IngestStateMachine")
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["Object Created"]
     assert pattern["detail"]["object"]["key"] == [{"prefix": "adapters/"}]
     [target] = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Ref": "IngestStateMachine"}
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["IngestEventDeadLetterQueue", "Arn"]}
+
+
+def test_registry_decisions_start_deployments_with_dead_letters(expanded):
+    rule = rule_targeting(expanded, "DeployStateMachine")
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.sagemaker"]
+    assert pattern["detail-type"] == ["SageMaker Model Package State Change"]
+    groups = [g["Fn::Sub"] for g in pattern["detail"]["ModelPackageGroupName"]]
+    assert sorted(g.rsplit("-", 1)[1] for g in groups) == ["adapters", "base"]
+    [target] = rule["Properties"]["Targets"]
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["DeployEventDeadLetterQueue", "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
 
 
 LIMITS = {"AWS::Lambda::Function": ("FunctionName", 64), "AWS::S3::Bucket": ("BucketName", 63),

@@ -44,3 +44,39 @@ def test_substitutions_are_all_defined_in_the_template(sam_template):
     placeholders = set(re.findall(r"\$\{(\w+)\}", json.dumps(ASL)))
     defined = set(sam_template["Resources"]["IngestStateMachine"]["Properties"]["DefinitionSubstitutions"])
     assert placeholders == defined
+
+
+DEPLOY = json.loads((REPO / "statemachines" / "deploy.asl.json").read_text())
+
+
+def test_deploy_tasks_retry_and_every_failure_releases_the_lock_and_is_recorded():
+    for name, state in DEPLOY["States"].items():
+        if state["Type"] != "Task":
+            continue
+        assert state.get("Retry") and state.get("TimeoutSeconds"), name
+        catches = [c for c in state.get("Catch", []) if "States.ALL" in c["ErrorEquals"]]
+        assert catches, name
+        if name not in ("DetectTransition", "ReleaseLockAfterFailure", "RecordFailure"):
+            # after a rollback where there is one, every failure releases the lock, then records
+            assert catches[0]["Next"] in ("ReleaseLockAfterFailure", "RollBackAdapter", "RollBackBase"), name
+    assert DEPLOY["States"]["ReleaseLockAfterFailure"]["Next"] == "RecordFailure"
+    assert DEPLOY["States"]["RecordFailure"]["Next"] == "DeploymentFailed"
+
+
+def test_deploy_waits_are_loops_through_a_task_that_enforces_a_deadline():
+    for name, state in DEPLOY["States"].items():
+        if state["Type"] == "Wait":
+            nxt = DEPLOY["States"][state["Next"]]
+            assert nxt["Type"] == "Task", name  # the lock wait / status checks raise LockTimeout / DeploymentTimedOut
+
+
+def test_deploy_states_all_reachable_and_substitutions_defined(sam_template):
+    seen, todo = set(), [DEPLOY["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += successors(DEPLOY["States"][name])
+    assert seen == set(DEPLOY["States"])
+    placeholders = set(re.findall(r"\$\{(\w+)\}", json.dumps(DEPLOY)))
+    assert placeholders == set(sam_template["Resources"]["DeployStateMachine"]["Properties"]["DefinitionSubstitutions"])

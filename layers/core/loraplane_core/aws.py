@@ -32,6 +32,20 @@ class LazyClients:
     def sns(self):
         return boto3.client("sns", config=RETRIES)
 
+    @cached_property
+    def runtime(self):
+        # Smoke tests: a cold adapter is fetched and loaded inside the first invocation.
+        return boto3.client("sagemaker-runtime", config=Config(retries={"mode": "standard", "max_attempts": 3},
+                                                               connect_timeout=5, read_timeout=120))
+
+    @cached_property
+    def autoscaling(self):
+        return boto3.client("application-autoscaling", config=RETRIES)
+
+    @cached_property
+    def stepfunctions(self):
+        return boto3.client("stepfunctions", config=RETRIES)
+
 
 def clients(settings: Settings) -> LazyClients:
     return LazyClients(settings)

@@ -6,6 +6,8 @@
   NotificationConfiguration (so no EventBridge events would be sent).
 - AWS::StepFunctions::StateMachine ignores DefinitionSubstitutions.
 - AWS::KMS::Key fails on CloudFormation's Key/Value tags (it expects the API's TagKey/TagValue).
+- No provisioner for AWS::CloudWatch::Alarm (the endpoint's rollback alarms, which local hosting
+  watches during blue/green updates).
 """
 import json
 from typing import Any
@@ -134,6 +136,38 @@ def substitute_definition(definition: str, substitutions: dict[str, Any]) -> str
     for key, value in substitutions.items():
         definition = definition.replace("${" + key + "}", str(value))
     return definition
+
+
+class AlarmResource(_Provisioned, CloudFormationModel):
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        p = cloudformation_json["Properties"]
+        name = p.get("AlarmName", resource_name)
+        alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=name, namespace=p.get("Namespace"), metric_name=p.get("MetricName"),
+            comparison_operator=p["ComparisonOperator"], evaluation_periods=int(p["EvaluationPeriods"]),
+            period=int(p.get("Period", 60)), threshold=float(p.get("Threshold", 0)), statistic=p.get("Statistic"),
+            description=p.get("AlarmDescription", ""), dimensions=p.get("Dimensions", []),
+            alarm_actions=p.get("AlarmActions", []), extended_statistic=p.get("ExtendedStatistic"),
+            treat_missing_data=p.get("TreatMissingData"))
+        return cls(name, {"Arn": alarm.alarm_arn})
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        name = cloudformation_json["Properties"].get("AlarmName", resource_name)
+        cloudwatch_backends[account_id][region_name].delete_alarms([name])
 
 
 def install() -> None:

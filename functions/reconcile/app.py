@@ -1,0 +1,22 @@
+"""Scheduled: compares the registry with what the endpoint serves; reports and repairs drift."""
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from loraplane_core.aws import clients
+from loraplane_core.reconcile import reconcile
+from loraplane_core.settings import Settings
+
+logger, tracer, metrics = Logger(), Tracer(), Metrics()
+SETTINGS = Settings.from_env()
+CLIENTS = clients(SETTINGS)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    # Scheduled events carry nothing we need; {"repair": false} reports without repairing.
+    result = reconcile(CLIENTS, SETTINGS, repair=bool((event or {}).get("repair", True)))
+    metrics.add_metric(name="Drift", unit=MetricUnit.Count, value=len(result["drift"]))
+    logger.info("reconciled", extra=result)
+    return result

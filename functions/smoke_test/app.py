@@ -1,0 +1,30 @@
+"""Invokes the endpoint through SageMaker runtime, as a user would, after every change."""
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+
+from loraplane_core import smoke
+from loraplane_core.aws import clients
+from loraplane_core.deploy_models import SmokeRequest
+from loraplane_core.settings import Settings
+
+logger, tracer, metrics = Logger(), Tracer(), Metrics()
+SETTINGS = Settings.from_env()
+CLIENTS = clients(SETTINGS)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=SmokeRequest)
+def lambda_handler(request: SmokeRequest, context) -> dict:
+    try:
+        if request.kind == "adapter":
+            result = smoke.smoke_adapter(CLIENTS, SETTINGS, request.deployment["adapter"])
+        else:
+            result = smoke.smoke_base(CLIENTS, SETTINGS)
+    except smoke.SmokeTestFailed:
+        metrics.add_metric(name="SmokeTestFailed", unit=MetricUnit.Count, value=1)
+        raise
+    metrics.add_metric(name="SmokeTestPassed", unit=MetricUnit.Count, value=1)
+    return result

@@ -1,0 +1,47 @@
+"""Adapter decisions applied to the endpoint: apply the plan, wait until the serving mode says
+the adapter is in service, or put back what was live before (rollback)."""
+import time
+
+from . import deployments
+from .adapter_serving import serving_mode
+from .base_deployment import DeploymentTimedOut
+from .package_events import PackageChange
+
+
+class AdapterDeploymentFailed(Exception):
+    pass
+
+
+def apply(c, s, change: PackageChange) -> dict:
+    plan = deployments.plan_adapter(c.catalog, c.sagemaker, s.endpoint_name, change)
+    mode = serving_mode(c, s)
+    plan["deadline"] = int(time.time() + min(s.deployment_timeout_seconds, 1800))
+    if plan["outcome"] == "deploy":
+        if not mode.base_ready():
+            return {**plan, "outcome": "deferred"}
+        target = plan["target"]
+        mode.apply(plan["adapter"], target["artifact_uri"], deployments.manifest_entry(target))
+    elif plan["outcome"] == "retire":
+        mode.remove(plan["adapter"])
+    return {**plan, "ready": False}
+
+
+def check(c, s, plan: dict) -> dict:
+    status, reason = serving_mode(c, s).status(plan["adapter"])
+    if status == "InService":
+        return {**plan, "ready": True}
+    if status in ("Failed", "Missing"):
+        raise AdapterDeploymentFailed(f"adapter {plan['adapter']}: {status} {reason or ''}".strip())
+    if time.time() > plan["deadline"]:
+        raise DeploymentTimedOut(f"adapter {plan['adapter']} not in service in time (status {status})")
+    return {**plan, "ready": False}
+
+
+def rollback(c, s, plan: dict) -> dict:
+    """Serve again what was live before the change (or nothing, if nothing was)."""
+    mode, previous = serving_mode(c, s), plan.get("previous")
+    if previous:
+        mode.apply(plan["adapter"], previous["artifact_uri"], deployments.manifest_entry(previous))
+        return {"restored": previous["version"]}
+    mode.remove(plan["adapter"])
+    return {"restored": None}

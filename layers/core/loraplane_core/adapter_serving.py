@@ -1,0 +1,135 @@
+"""Making an adapter version live, or not, on the endpoint, in the stack's serving mode.
+
+- inference-components: one adapter inference component per adapter on the base component
+  (`BaseInferenceComponentName`, `Container.ArtifactUrl`); SageMaker hands the artifact to the
+  container's POST /adapters.
+- on-demand: the container resolves adapters from the live prefix `live/<name>/adapter.tar.gz`
+  and serves only what `live/manifest.json` lists (it re-reads the manifest every few seconds).
+"""
+import datetime
+import json
+from urllib.parse import urlparse
+
+from .endpoint_names import adapter_component, adapter_of_component, base_component
+
+LIVE_PREFIX = "live/"
+MANIFEST_KEY = f"{LIVE_PREFIX}manifest.json"
+
+
+def sha_of_artifact(uri: str | None) -> str | None:
+    parts = (uri or "").split("/")
+    return parts[-2] if len(parts) >= 3 and parts[-1] == "adapter.tar.gz" else None
+
+
+class InferenceComponents:
+    mode = "inference-components"
+
+    def __init__(self, sm, endpoint: str, prefix: str):
+        self.sm, self.endpoint, self.base = sm, endpoint, base_component(prefix)
+
+    def component(self, adapter: str) -> str:
+        return adapter_component(self.endpoint, adapter)
+
+    def describe(self, name: str) -> dict | None:
+        try:
+            return self.sm.describe_inference_component(InferenceComponentName=name)
+        except self.sm.exceptions.ClientError as e:
+            if e.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound", "ValidationError"):
+                return None
+            raise
+
+    def base_ready(self) -> bool:
+        base = self.describe(self.base)
+        return bool(base) and base["InferenceComponentStatus"] == "InService"
+
+    def apply(self, adapter: str, artifact_uri: str, entry: dict) -> None:
+        name = self.component(adapter)
+        existing = self.describe(name)
+        spec = {"BaseInferenceComponentName": self.base, "Container": {"ArtifactUrl": artifact_uri}}
+        if existing is None:
+            self.sm.create_inference_component(InferenceComponentName=name, EndpointName=self.endpoint,
+                                               VariantName="AllTraffic", Specification=spec,
+                                               Tags=[{"Key": "loraplane:adapter", "Value": adapter}])
+        elif existing["Specification"].get("Container", {}).get("ArtifactUrl") != artifact_uri \
+                or existing["InferenceComponentStatus"] == "Failed":
+            self.sm.update_inference_component(InferenceComponentName=name, Specification=spec)
+
+    def status(self, adapter: str) -> tuple[str, str | None]:
+        d = self.describe(self.component(adapter))
+        return (d["InferenceComponentStatus"], d.get("FailureReason")) if d else ("Missing", None)
+
+    def remove(self, adapter: str) -> None:
+        if self.describe(self.component(adapter)) is not None:
+            self.sm.delete_inference_component(InferenceComponentName=self.component(adapter))
+
+    def live(self) -> dict[str, str | None]:
+        """adapter -> sha256 of the weights each adapter component serves (from the
+        content-addressed artifact key artifacts/<name>/<sha256>/adapter.tar.gz)."""
+        out, kwargs = {}, {"EndpointNameEquals": self.endpoint}
+        while True:
+            page = self.sm.list_inference_components(**kwargs)
+            for ic in page.get("InferenceComponents", []):
+                adapter = adapter_of_component(self.endpoint, ic["InferenceComponentName"])
+                d = self.describe(ic["InferenceComponentName"]) if adapter else None
+                if d and d["Specification"].get("BaseInferenceComponentName"):
+                    out[adapter] = sha_of_artifact(d["Specification"].get("Container", {}).get("ArtifactUrl"))
+            if not page.get("NextToken"):
+                return out
+            kwargs["NextToken"] = page["NextToken"]
+
+    def invoke_args(self, adapter: str | None) -> dict:
+        return {"EndpointName": self.endpoint, "InferenceComponentName": self.component(adapter) if adapter else self.base}
+
+
+class OnDemand:
+    mode = "on-demand"
+
+    def __init__(self, sm, s3, endpoint: str, bucket: str):
+        self.sm, self.s3, self.endpoint, self.bucket = sm, s3, endpoint, bucket
+
+    def base_ready(self) -> bool:
+        try:
+            return self.sm.describe_endpoint(EndpointName=self.endpoint)["EndpointStatus"] == "InService"
+        except self.sm.exceptions.ClientError:
+            return False
+
+    def manifest(self) -> dict:
+        try:
+            return json.loads(self.s3.get_object(Bucket=self.bucket, Key=MANIFEST_KEY)["Body"].read())
+        except self.s3.exceptions.NoSuchKey:
+            return {"format": 1, "adapters": {}}
+
+    def write_manifest(self, manifest: dict) -> None:
+        manifest["updated_at"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.s3.put_object(Bucket=self.bucket, Key=MANIFEST_KEY, Body=json.dumps(manifest, indent=1).encode(),
+                           ContentType="application/json")
+
+    def apply(self, adapter: str, artifact_uri: str, entry: dict) -> None:
+        # Files first, then the manifest: the container refetches when the sha256 it holds differs.
+        src = urlparse(artifact_uri)
+        self.s3.copy_object(Bucket=self.bucket, Key=f"{LIVE_PREFIX}{adapter}/adapter.tar.gz",
+                            CopySource={"Bucket": src.netloc, "Key": src.path.lstrip("/")})
+        manifest = self.manifest()
+        manifest["adapters"][adapter] = entry
+        self.write_manifest(manifest)
+
+    def status(self, adapter: str) -> tuple[str, str | None]:
+        return ("InService", None) if adapter in self.manifest()["adapters"] else ("Missing", None)
+
+    def remove(self, adapter: str) -> None:
+        manifest = self.manifest()
+        if manifest["adapters"].pop(adapter, None) is not None:
+            self.write_manifest(manifest)  # the manifest first: from now on the container refuses it
+        self.s3.delete_object(Bucket=self.bucket, Key=f"{LIVE_PREFIX}{adapter}/adapter.tar.gz")
+
+    def live(self) -> dict[str, str | None]:
+        return {name: e.get("sha256") for name, e in self.manifest()["adapters"].items()}
+
+    def invoke_args(self, adapter: str | None) -> dict:
+        return {"EndpointName": self.endpoint, **({"CustomAttributes": f"adapter={adapter}"} if adapter else {})}
+
+
+def serving_mode(c, s):
+    if s.serving_mode == "on-demand":
+        return OnDemand(c.sagemaker, c.s3, s.endpoint_name, s.adapter_bucket)
+    return InferenceComponents(c.sagemaker, s.endpoint_name, s.resource_prefix)

@@ -1,0 +1,172 @@
+"""Base model packages -> the endpoint: create it, or update it without downtime.
+
+on-demand: Model + EndpointConfig (model on the variant) -> CreateEndpoint, or UpdateEndpoint with
+a blue/green policy and the stack's CloudWatch alarms for automatic rollback.
+inference-components: the endpoint config has no model (managed instance scaling); the base model
+is the base inference component, updated with a rolling policy and the same alarms.
+A failed update leaves the old version serving: SageMaker rolls back, and check() reports it.
+"""
+import time
+from dataclasses import dataclass
+
+from .endpoint_names import base_component, base_model_name
+from .package_events import PackageChange
+
+VARIANT = "AllTraffic"
+
+
+class DeploymentFailed(Exception):
+    pass
+
+
+class DeploymentTimedOut(Exception):
+    pass
+
+
+@dataclass
+class BaseTarget:
+    package_arn: str
+    version: int
+    base_model: str
+    model_uri: str
+
+    @classmethod
+    def of(cls, change: PackageChange) -> "BaseTarget":
+        return cls(change.package_arn, change.version, change.name, change.artifact_uri or "")
+
+
+def container_environment(s, base_model: str) -> dict[str, str]:
+    env = {"LORAPLANE_BASE_NAME": base_model, "LORAPLANE_MAX_LORA_RANK": str(s.max_lora_rank),
+           "LORAPLANE_MAX_ADAPTER_BYTES": str(s.max_adapter_bytes)}
+    if s.serving_mode == "on-demand":
+        env |= {"LORAPLANE_ADAPTER_SOURCE": f"s3://{s.adapter_bucket}/live/",
+                "LORAPLANE_ADAPTER_MANIFEST": f"s3://{s.adapter_bucket}/live/manifest.json"}
+    return env
+
+
+def ensure_model(sm, s, t: BaseTarget) -> str:
+    name = base_model_name(s.resource_prefix, t.version)
+    try:
+        sm.describe_model(ModelName=name)
+    except sm.exceptions.ClientError:
+        sm.create_model(
+            ModelName=name, ExecutionRoleArn=s.execution_role_arn,
+            PrimaryContainer={
+                "Image": s.serving_image_uri, "Environment": container_environment(s, t.base_model),
+                "ModelDataSource": {"S3DataSource": {"S3Uri": t.model_uri, "S3DataType": "S3Prefix",
+                                                     "CompressionType": "None"}},
+            },
+            Tags=[{"Key": "loraplane:base-model-package", "Value": t.package_arn}],
+        )
+    return name
+
+
+def ensure_endpoint_config(sm, s, model_name: str | None) -> str:
+    """With a model (on-demand), or without one (inference components: the model comes later)."""
+    name = model_name or f"{s.resource_prefix}-components"
+    variant = {"VariantName": VARIANT, "InstanceType": s.instance_type, "InitialInstanceCount": s.instance_count}
+    extra = {}
+    if model_name:
+        variant |= {"ModelName": model_name, "InitialVariantWeight": 1.0}
+    else:
+        variant |= {"ManagedInstanceScaling": {"Status": "ENABLED", "MinInstanceCount": s.instance_count,
+                                               "MaxInstanceCount": max(s.instance_count, s.max_instance_count)},
+                    "RoutingConfig": {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"}}
+        extra = {"ExecutionRoleArn": s.execution_role_arn}
+    try:
+        sm.describe_endpoint_config(EndpointConfigName=name)
+    except sm.exceptions.ClientError:
+        sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant], **extra)
+    return name
+
+
+def describe_endpoint(sm, name: str) -> dict | None:
+    try:
+        return sm.describe_endpoint(EndpointName=name)
+    except sm.exceptions.ClientError:
+        return None
+
+
+def rollback_alarms(s) -> dict:
+    return {"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in s.rollback_alarms]}} if s.rollback_alarms else {}
+
+
+def start(sm, s, t: BaseTarget) -> dict:
+    """Begin creating or updating; returns what check() needs."""
+    model = ensure_model(sm, s, t)
+    endpoint = describe_endpoint(sm, s.endpoint_name)
+    deadline = int(time.time() + s.deployment_timeout_seconds)
+    if s.serving_mode == "on-demand":
+        config = ensure_endpoint_config(sm, s, model)
+        if endpoint is None:
+            sm.create_endpoint(EndpointName=s.endpoint_name, EndpointConfigName=config)
+            return {"kind": "create", "model_name": model, "config_name": config, "deadline": deadline}
+        if endpoint["EndpointConfigName"] == config:
+            return {"kind": "unchanged", "model_name": model, "config_name": config, "deadline": deadline}
+        sm.update_endpoint(EndpointName=s.endpoint_name, EndpointConfigName=config, DeploymentConfig={
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
+                "TerminationWaitInSeconds": 120, "MaximumExecutionTimeoutInSeconds": 3600},
+            **rollback_alarms(s)})
+        return {"kind": "update", "model_name": model, "config_name": config, "deadline": deadline}
+    if endpoint is None:
+        sm.create_endpoint(EndpointName=s.endpoint_name, EndpointConfigName=ensure_endpoint_config(sm, s, None))
+        return {"kind": "create", "model_name": model, "config_name": None, "deadline": deadline}
+    return {**update_base_component(sm, s, model), "deadline": deadline}
+
+
+def base_component_spec(model: str) -> dict:
+    return {"ModelName": model, "ComputeResourceRequirements": {
+        "NumberOfAcceleratorDevicesRequired": 1, "MinMemoryRequiredInMb": 1024}}
+
+
+def update_base_component(sm, s, model: str) -> dict:
+    name = base_component(s.resource_prefix)
+    try:
+        current = sm.describe_inference_component(InferenceComponentName=name)
+    except sm.exceptions.ClientError:
+        current = None
+    if current is None:
+        sm.create_inference_component(InferenceComponentName=name, EndpointName=s.endpoint_name, VariantName=VARIANT,
+                                      Specification=base_component_spec(model), RuntimeConfig={"CopyCount": 1})
+        return {"kind": "create", "model_name": model, "config_name": None}
+    if current["Specification"].get("ModelName") == model and current["InferenceComponentStatus"] == "InService":
+        return {"kind": "unchanged", "model_name": model, "config_name": None}
+    sm.update_inference_component(InferenceComponentName=name, Specification=base_component_spec(model),
+                                  DeploymentConfig={"RollingUpdatePolicy": {
+                                      "MaximumBatchSize": {"Type": "COPY_COUNT", "Value": 1},
+                                      "WaitIntervalInSeconds": 60, "MaximumExecutionTimeoutInSeconds": 3600},
+                                      **rollback_alarms(s)})
+    return {"kind": "update", "model_name": model, "config_name": None}
+
+
+def check(sm, s, dep: dict) -> dict:
+    """{"done": bool} once the change finished; raises DeploymentFailed if it failed or was rolled back."""
+    if time.time() > dep["deadline"]:
+        raise DeploymentTimedOut(f"{s.endpoint_name}: base model {dep['model_name']} not in service in time")
+    endpoint = describe_endpoint(sm, s.endpoint_name)
+    if endpoint is None:
+        raise DeploymentFailed(f"endpoint {s.endpoint_name} does not exist")
+    status = endpoint["EndpointStatus"]
+    if status == "Failed":
+        raise DeploymentFailed(f"endpoint {s.endpoint_name} failed: {endpoint.get('FailureReason')}")
+    if status != "InService":
+        return {**dep, "done": False, "status": status}
+    if s.serving_mode == "on-demand":
+        if endpoint["EndpointConfigName"] != dep["config_name"]:
+            raise DeploymentFailed(f"update to {dep['config_name']} rolled back: {endpoint.get('FailureReason')}")
+        return {**dep, "done": True, "status": status}
+    name = base_component(s.resource_prefix)
+    try:
+        ic = sm.describe_inference_component(InferenceComponentName=name)
+    except sm.exceptions.ClientError:
+        update_base_component(sm, s, dep["model_name"])  # a new endpoint is in service: add the base model
+        return {**dep, "done": False, "status": "Creating"}
+    ic_status = ic["InferenceComponentStatus"]
+    if ic_status == "Failed":
+        raise DeploymentFailed(f"base model component {name} failed: {ic.get('FailureReason')}")
+    if ic_status != "InService":
+        return {**dep, "done": False, "status": ic_status}
+    if ic["Specification"].get("ModelName") != dep["model_name"]:
+        raise DeploymentFailed(f"update of {name} to {dep['model_name']} rolled back: {ic.get('FailureReason')}")
+    return {**dep, "done": True, "status": ic_status}

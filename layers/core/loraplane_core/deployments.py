@@ -1,0 +1,117 @@
+"""What the registry's decisions mean for each adapter, and the catalog's record of what is live.
+
+Version items (pk adapter#<name>, sk version#<sha256>) carry `state`: registered -> live ->
+retired, or incompatible (built for another base model), or rejected (in the registry). The
+deployed base model is the item (pk endpoint#<name>, sk base)."""
+import datetime
+
+from boto3.dynamodb.conditions import Key
+
+from . import catalog, transitions
+from .package_events import PackageChange
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+# -- the deployed base model -------------------------------------------------------------------
+def base_key(endpoint: str) -> dict:
+    return {"pk": f"endpoint#{endpoint}", "sk": "base"}
+
+
+def deployed_base(table, endpoint: str) -> dict | None:
+    return table.get_item(Key=base_key(endpoint), ConsistentRead=True).get("Item")
+
+
+def set_deployed_base(table, endpoint: str, change: PackageChange, model_name: str) -> None:
+    table.put_item(Item={**base_key(endpoint), "package_arn": change.package_arn, "version": change.version,
+                         "base_model": change.name, "model_uri": change.artifact_uri, "model_name": model_name,
+                         "deployed_at": now_iso()})
+
+
+# -- adapter versions ----------------------------------------------------------------------------
+def versions(table, adapter: str) -> list[dict]:
+    items = table.query(KeyConditionExpression=Key("pk").eq(catalog.adapter_pk(adapter)) & Key("sk").begins_with("version#"),
+                        ConsistentRead=True)["Items"]
+    return sorted(items, key=lambda i: int(i["package_version"]))
+
+
+def live_version(table, adapter: str) -> dict | None:
+    return next((v for v in versions(table, adapter) if v.get("state") == "live"), None)
+
+
+def adapter_names(table) -> list[str]:
+    return sorted({i["adapter_name"] for i in catalog.all_items(table) if i["pk"].startswith("adapter#")})
+
+
+def set_state(table, item: dict, state: str, **attrs) -> None:
+    names = {"#s": "state", **{f"#{k}": k for k in attrs}}
+    values = {":s": state, ":t": now_iso(), **{f":{k}": v for k, v in attrs.items()}}
+    sets = ", ".join(["#s = :s", "state_changed_at = :t", *[f"#{k} = :{k}" for k in attrs]])
+    table.update_item(Key={"pk": item["pk"], "sk": item["sk"]}, UpdateExpression=f"SET {sets}",
+                      ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+
+
+def find_item(table, adapter: str, package_arn: str) -> dict | None:
+    return next((v for v in versions(table, adapter) if v["package_arn"] == package_arn), None)
+
+
+def approval_time(table, item: dict) -> str:
+    """When the version was last approved (the transition record), for "the latest approval wins"."""
+    seen = transitions.last_status(table, item["package_arn"]) or {}
+    return seen.get("modified", "") if seen.get("status") == "Approved" else ""
+
+
+def previous_approved(table, sm, adapter: str, base_model: str, excluding: str) -> dict | None:
+    """The most recently approved other version for this base model; the registry decides approval."""
+    candidates = []
+    for v in versions(table, adapter):
+        if v["package_arn"] == excluding or v.get("base_model") != base_model:
+            continue
+        status = sm.describe_model_package(ModelPackageName=v["package_arn"])["ModelApprovalStatus"]
+        if status == "Approved":
+            candidates.append((approval_time(table, v), int(v["package_version"]), v))
+    return max(candidates, key=lambda c: c[:2])[2] if candidates else None
+
+
+def as_target(item: dict) -> dict:
+    return {"package_arn": item["package_arn"], "version": int(item["package_version"]), "sha256": item["sha256"],
+            "artifact_uri": item["artifact_uri"], "base_model": item.get("base_model")}
+
+
+def plan_adapter(table, sm, endpoint: str, change: PackageChange) -> dict:
+    """What an adapter decision changes on the endpoint: outcome deploy | retire | deferred |
+    incompatible | superseded | unchanged, with the target and the version live before."""
+    adapter = change.name
+    live = live_version(table, adapter)
+    plan = {"adapter": adapter, "outcome": "unchanged", "target": None, "previous": as_target(live) if live else None,
+            "change": change.model_dump()}
+    item = find_item(table, adapter, change.package_arn)
+    if item is None:
+        return {**plan, "outcome": "unknown_version"}
+    base = deployed_base(table, endpoint)
+    if change.action == "approved":
+        if live and live["package_arn"] == change.package_arn and not change.replayed_by_reconciler:
+            return plan
+        if base is None:
+            return {**plan, "outcome": "deferred"}
+        if item.get("base_model") != base["base_model"]:
+            return {**plan, "outcome": "incompatible"}
+        if live and approval_time(table, live) > change.modified:
+            return {**plan, "outcome": "superseded"}  # a later approval already went live
+        return {**plan, "outcome": "deploy", "target": as_target(item)}
+    # rejected
+    if change.replayed_by_reconciler and not live:
+        return {**plan, "outcome": "retire"}  # served, though no version should be
+    if not live or live["package_arn"] != change.package_arn:
+        return {**plan, "outcome": "rejected_not_live"}
+    previous = previous_approved(table, sm, adapter, base["base_model"], change.package_arn) if base else None
+    if previous:
+        return {**plan, "outcome": "deploy", "target": as_target(previous)}
+    return {**plan, "outcome": "retire"}
+
+
+def manifest_entry(target: dict) -> dict:
+    return {"sha256": target["sha256"], "version": target["version"], "package_arn": target["package_arn"],
+            "base_model": target["base_model"]}

@@ -1,0 +1,44 @@
+"""One endpoint change at a time: a lease in the catalog table, taken with a conditional write.
+
+The lease expires (a crashed execution cannot block the endpoint forever) after longer than any
+deployment may take; its owner is the Step Functions execution name, so a retried acquire by the
+same execution succeeds."""
+import time
+
+LEASE_SECONDS = 3 * 3600
+
+
+class LockTimeout(Exception):
+    """Another change held the endpoint for longer than LOCK_WAIT_SECONDS."""
+
+
+def lock_key(endpoint: str) -> dict:
+    return {"pk": f"lock#{endpoint}", "sk": "lock"}
+
+
+def acquire(table, endpoint: str, owner: str, now: float | None = None) -> bool:
+    now = now or time.time()
+    try:
+        table.put_item(
+            Item={**lock_key(endpoint), "owner": owner, "expires_at": int(now + LEASE_SECONDS), "taken_at": int(now)},
+            ConditionExpression="attribute_not_exists(pk) OR #o = :me OR expires_at < :now",
+            ExpressionAttributeNames={"#o": "owner"},
+            ExpressionAttributeValues={":me": owner, ":now": int(now)},
+        )
+        return True
+    except table.meta.client.exceptions.ConditionalCheckFailedException:
+        return False
+
+
+def release(table, endpoint: str, owner: str) -> bool:
+    """False if the lock was not ours (expired and taken by another): nothing to release."""
+    try:
+        table.delete_item(Key=lock_key(endpoint), ConditionExpression="#o = :me",
+                          ExpressionAttributeNames={"#o": "owner"}, ExpressionAttributeValues={":me": owner})
+        return True
+    except table.meta.client.exceptions.ConditionalCheckFailedException:
+        return False
+
+
+def holder(table, endpoint: str) -> dict | None:
+    return table.get_item(Key=lock_key(endpoint), ConsistentRead=True).get("Item")

@@ -1,0 +1,25 @@
+"""Names of what the control plane creates at run time on the endpoint (SageMaker limits: 63
+characters for models, endpoint configs and inference components)."""
+import hashlib
+
+
+def short_hash(text: str, n: int = 8) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def adapter_component(endpoint: str, adapter: str) -> str:
+    """<adapter>-<hash of the endpoint>: at most 30 + 9 characters, unique per endpoint."""
+    return f"{adapter}-{short_hash(endpoint)}"
+
+
+def adapter_of_component(endpoint: str, component: str) -> str | None:
+    suffix = f"-{short_hash(endpoint)}"
+    return component[: -len(suffix)] if component.endswith(suffix) else None
+
+
+def base_component(prefix: str) -> str:
+    return f"{prefix}-base"  # prefix = <project name (<=32)>-<project id (<=20)>: at most 58
+
+
+def base_model_name(prefix: str, version: int) -> str:
+    return f"{prefix}-base-{version}"[:63]

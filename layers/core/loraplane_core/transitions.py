@@ -1,0 +1,44 @@
+"""Real approval transitions, once: a conditional write keyed on the package ARN remembers the
+last status seen. A duplicate or replayed event (same status, or an older decision) writes
+nothing and so deploys nothing."""
+from .deploy_models import TransitionResult
+from .package_events import PackageChange, change_of, parse_event
+
+
+def package_key(package_arn: str) -> dict:
+    return {"pk": f"package#{package_arn}", "sk": "approval"}
+
+
+def record_transition(table, change: PackageChange) -> bool:
+    """True if this event changes the package's known status (first sight counts as a change)."""
+    try:
+        table.put_item(
+            Item={**package_key(change.package_arn), "status": change.status, "modified": change.modified,
+                  "kind": change.kind, "name": change.name, "version": change.version},
+            # Same status = duplicate; an older decision arriving late = replay out of order.
+            ConditionExpression="attribute_not_exists(pk) OR (#s <> :s AND #m <= :m)",
+            ExpressionAttributeNames={"#s": "status", "#m": "modified"},
+            ExpressionAttributeValues={":s": change.status, ":m": change.modified},
+        )
+        return True
+    except table.meta.client.exceptions.ConditionalCheckFailedException:
+        return False
+
+
+def last_status(table, package_arn: str) -> dict | None:
+    return table.get_item(Key=package_key(package_arn), ConsistentRead=True).get("Item")
+
+
+def detect(table, s, event: dict) -> TransitionResult:
+    """The deployment state machine's first step: is this event a decision to act on, now?"""
+    change = change_of(parse_event(event), s.base_group, s.adapter_group)
+    if change is None:
+        return TransitionResult(proceed=False, why="not one of this project's model package groups")
+    if change.replayed_by_reconciler:
+        return TransitionResult(proceed=change.action != "none", why="replayed by the reconciler", change=change)
+    if not record_transition(table, change):
+        return TransitionResult(proceed=False, why=f"no transition: already {change.status}, or an older event",
+                                change=change)
+    if change.action == "none":
+        return TransitionResult(proceed=False, why=f"{change.status}: nothing to deploy", change=change)
+    return TransitionResult(proceed=True, why=f"now {change.status}", change=change)

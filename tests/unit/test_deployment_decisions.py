@@ -1,0 +1,134 @@
+"""Registry decisions -> deployment plans: transitions, the endpoint lock and adapter plans, on
+moto's in-process DynamoDB and SageMaker (no server, no serving process)."""
+import copy
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from loraplane_core import deployments, endpoint_lock, transitions
+from loraplane_core.package_events import change_of, parse_event
+from loraplane_core.settings import Settings
+
+EVENT = json.loads((Path(__file__).parents[1] / "events" / "sagemaker-model-package-state-change.json").read_text())
+GROUP = "versionedmp-p-idy6c3e1fiqj"
+SETTINGS = Settings(project_name="p", project_id="i", adapter_bucket="b", catalog_table="catalog", idempotency_table="x",
+                    topic_arn="t", adapter_group=GROUP, base_group="p-i-base", serving_image_uri="img",
+                    endpoint_name="p-i-endpoint")
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        ddb = boto3.resource("dynamodb", region_name="us-east-1")
+        table = ddb.create_table(TableName="catalog", BillingMode="PAY_PER_REQUEST",
+                                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                       {"AttributeName": "sk", "AttributeType": "S"}],
+                                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                            {"AttributeName": "sk", "KeyType": "RANGE"}])
+        yield table, boto3.client("sagemaker", region_name="us-east-1")
+
+
+def event(status: str, modified: str, version: int = 2, **meta) -> dict:
+    ev = copy.deepcopy(EVENT)
+    arn = f"arn:aws:sagemaker:us-east-2:123456789012:model-package/{GROUP}/{version}"
+    ev["detail"].update(ModelApprovalStatus=status, LastModifiedTime=modified, ModelPackageVersion=version,
+                        ModelPackageArn=arn, CustomerMetadataProperties={"adapter_name": "bot", **meta})
+    return ev
+
+
+def test_aws_sample_event_parses_into_the_exact_package_version():
+    change = change_of(parse_event(EVENT), "other-group", GROUP)
+    assert change.kind == "adapter" and change.action == "rejected" and change.version == 2
+    assert change.package_arn == EVENT["detail"]["ModelPackageArn"]
+    assert change.artifact_uri == EVENT["detail"]["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    assert change_of(parse_event(EVENT), "a", "b") is None  # another project's group
+
+
+def test_only_real_transitions_proceed(aws):
+    table, _ = aws
+    created = transitions.detect(table, SETTINGS, event("PendingManualApproval", "2026-01-01T10:00:00Z"))
+    assert not created.proceed and "nothing to deploy" in created.why
+    approved = transitions.detect(table, SETTINGS, event("Approved", "2026-01-01T10:05:00Z"))
+    assert approved.proceed and approved.change.action == "approved"
+    duplicate = transitions.detect(table, SETTINGS, event("Approved", "2026-01-01T10:05:00Z"))
+    assert not duplicate.proceed
+    rejected = transitions.detect(table, SETTINGS, event("Rejected", "2026-01-01T10:10:00Z"))
+    assert rejected.proceed and rejected.change.action == "rejected"
+    # The approval event delivered again, late: older than what we know, so no flip back.
+    late = transitions.detect(table, SETTINGS, event("Approved", "2026-01-01T10:05:00Z"))
+    assert not late.proceed
+    assert transitions.last_status(table, rejected.change.package_arn)["status"] == "Rejected"
+
+
+def test_reconciler_replays_bypass_the_transition_check(aws):
+    table, _ = aws
+    ev = event("Approved", "2026-01-01T10:05:00Z")
+    assert transitions.detect(table, SETTINGS, ev).proceed
+    replay = {**ev, "source": "loraplane.reconciler"}
+    assert transitions.detect(table, SETTINGS, replay).proceed
+
+
+def test_endpoint_lock_is_exclusive_reentrant_and_expires(aws):
+    table, _ = aws
+    assert endpoint_lock.acquire(table, "ep", "exec-1", now=1000)
+    assert not endpoint_lock.acquire(table, "ep", "exec-2", now=1001)
+    assert endpoint_lock.acquire(table, "ep", "exec-1", now=1002)  # a retried acquire by the holder
+    assert not endpoint_lock.release(table, "ep", "exec-2")  # not the holder's
+    assert endpoint_lock.release(table, "ep", "exec-1")
+    assert endpoint_lock.acquire(table, "ep", "exec-2", now=1003)
+    # A crashed holder's lease runs out.
+    assert endpoint_lock.acquire(table, "ep", "exec-3", now=1003 + endpoint_lock.LEASE_SECONDS + 1)
+
+
+def put_version(table, sm, adapter: str, sha: str, base: str, status: str, modified: str, state="registered") -> dict:
+    if not any(g["ModelPackageGroupName"] == GROUP for g in sm.list_model_package_groups()["ModelPackageGroupSummaryList"]):
+        sm.create_model_package_group(ModelPackageGroupName=GROUP)
+    arn = sm.create_model_package(ModelPackageGroupName=GROUP, ModelApprovalStatus=status,
+                                  InferenceSpecification={"Containers": [{"Image": "img", "ModelDataUrl": f"s3://b/artifacts/{adapter}/{sha}/adapter.tar.gz"}],
+                                                          "SupportedContentTypes": ["application/json"],
+                                                          "SupportedResponseMIMETypes": ["application/json"]})["ModelPackageArn"]
+    version = int(arn.rsplit("/", 1)[1])
+    item = {"pk": f"adapter#{adapter}", "sk": f"version#{sha}", "adapter_name": adapter, "state": state, "sha256": sha,
+            "package_arn": arn, "package_version": version, "base_model": base, "artifact_uri": f"s3://b/artifacts/{adapter}/{sha}/adapter.tar.gz"}
+    table.put_item(Item=item)
+    table.put_item(Item={**transitions.package_key(arn), "status": status, "modified": modified})
+    return item
+
+
+def change_for(item: dict, action: str, modified: str):
+    ev = event("Approved" if action == "approved" else "Rejected", modified, version=item["package_version"], base_model=item["base_model"])
+    ev["detail"]["ModelPackageArn"] = item["package_arn"]
+    return change_of(parse_event(ev), SETTINGS.base_group, GROUP)
+
+
+def set_base(table, name="tiny"):
+    table.put_item(Item={**deployments.base_key("ep"), "package_arn": "arn:base/1", "version": 1, "base_model": name})
+
+
+def test_adapter_plans(aws):
+    table, sm = aws
+    v1 = put_version(table, sm, "bot", "a" * 64, "tiny", "Approved", "2026-01-01T10:00:00+00:00")
+    plan = deployments.plan_adapter(table, sm, "ep", change_for(v1, "approved", "2026-01-01T10:00:00+00:00"))
+    assert plan["outcome"] == "deferred"  # no base model deployed yet
+    set_base(table)
+    plan = deployments.plan_adapter(table, sm, "ep", change_for(v1, "approved", "2026-01-01T10:00:00+00:00"))
+    assert plan["outcome"] == "deploy" and plan["target"]["package_arn"] == v1["package_arn"] and plan["previous"] is None
+    deployments.set_state(table, v1, "live")
+    other = put_version(table, sm, "bot", "c" * 64, "other-base", "Approved", "2026-01-01T10:01:00+00:00")
+    assert deployments.plan_adapter(table, sm, "ep", change_for(other, "approved", "2026-01-01T10:01:00+00:00"))["outcome"] == "incompatible"
+    v2 = put_version(table, sm, "bot", "b" * 64, "tiny", "Approved", "2026-01-01T09:00:00+00:00")
+    # v2's approval is older than v1's, which is live: the later decision stands.
+    assert deployments.plan_adapter(table, sm, "ep", change_for(v2, "approved", "2026-01-01T09:00:00+00:00"))["outcome"] == "superseded"
+    # Rejecting live v1 brings back the most recently approved compatible version: v2.
+    sm.update_model_package(ModelPackageArn=v1["package_arn"], ModelApprovalStatus="Rejected")
+    plan = deployments.plan_adapter(table, sm, "ep", change_for(v1, "rejected", "2026-01-01T11:00:00+00:00"))
+    assert plan["outcome"] == "deploy" and plan["target"]["package_arn"] == v2["package_arn"]
+    assert plan["previous"]["package_arn"] == v1["package_arn"]
+    # With v2 rejected too, nothing compatible is left: retire.
+    sm.update_model_package(ModelPackageArn=v2["package_arn"], ModelApprovalStatus="Rejected")
+    assert deployments.plan_adapter(table, sm, "ep", change_for(v1, "rejected", "2026-01-01T11:00:00+00:00"))["outcome"] == "retire"
+    # Rejecting a version that is not live changes nothing on the endpoint.
+    assert deployments.plan_adapter(table, sm, "ep", change_for(v2, "rejected", "2026-01-01T11:00:00+00:00"))["outcome"] == "rejected_not_live"
