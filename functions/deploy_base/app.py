@@ -15,7 +15,7 @@ SETTINGS = Settings.from_env()
 CLIENTS = clients(SETTINGS)
 
 
-def previous_target(endpoint: str) -> base_deployment.BaseTarget | None:
+def deployed_target(endpoint: str) -> base_deployment.BaseTarget | None:
     item = deployments.deployed_base(CLIENTS.catalog, endpoint)
     if not item:
         return None
@@ -29,18 +29,22 @@ def previous_target(endpoint: str) -> base_deployment.BaseTarget | None:
 def lambda_handler(request: BaseRequest, context) -> dict:
     sm = CLIENTS.sagemaker
     if request.action == "start":
-        dep = base_deployment.start(sm, SETTINGS, base_deployment.BaseTarget.of(request.change))
+        target = base_deployment.target_for(sm, CLIENTS.catalog, SETTINGS, request.change,
+                                            deployed_target(SETTINGS.endpoint_name))
+        if target is None:
+            return {"kind": "none", "done": True, "target": None}
+        dep = base_deployment.start(sm, SETTINGS, target)
         metrics.add_metric(name=f"BaseDeployment_{dep['kind']}", unit=MetricUnit.Count, value=1)
         return {**dep, "done": dep["kind"] == "unchanged"}
     if request.action == "check":
         return base_deployment.check(sm, SETTINGS, request.deployment)
     if request.action == "rollback":
-        previous = previous_target(SETTINGS.endpoint_name)
+        previous = deployed_target(SETTINGS.endpoint_name)
         if previous is None:
             return {"kind": "none", "done": True, "restored": None}
         metrics.add_metric(name="BaseRollback", unit=MetricUnit.Count, value=1)
         dep = base_deployment.start(sm, SETTINGS, previous)
         return {**dep, "done": dep["kind"] == "unchanged", "restored": previous.version}
-    deployments.set_deployed_base(CLIENTS.catalog, SETTINGS.endpoint_name, request.change,
-                                  request.deployment["model_name"])
-    return reattach(CLIENTS, SETTINGS, request.change.name)
+    target = base_deployment.BaseTarget(**request.deployment["target"])
+    deployments.set_deployed_base(CLIENTS.catalog, SETTINGS.endpoint_name, target, request.deployment["model_name"])
+    return reattach(CLIENTS, SETTINGS, target.base_model)

@@ -101,6 +101,17 @@ class AdapterCache:
         self.pinned.discard(name)
         return entry is not None
 
+    def drop(self, name: str, entry: Entry | None = None) -> bool:
+        """Retire the indexed copy (only if it is still `entry`, when given) so that the next get
+        fetches again; unlike forget, the pin and a fetch under way stay (a version change, not a delete)."""
+        with self._lock:
+            current = self._entries.get(name)
+            if current is None or (entry is not None and current is not entry):
+                return False
+            del self._entries[name]
+            self._retired.append((name, current.path))
+        return True
+
     def retire(self, name: str, folder: str) -> None:
         with self._lock:
             self._retired.append((name, folder))

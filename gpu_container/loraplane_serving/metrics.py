@@ -11,3 +11,6 @@ LOAD_SECONDS = Histogram("loraplane_adapter_load_seconds",
 EVICTIONS = Counter("loraplane_adapter_evictions", "Adapters evicted", ["adapter", "tier"])
 ERRORS = Counter("loraplane_adapter_errors", "Requests refused for their adapter", ["adapter", "reason"])
 RESIDENT = Gauge("loraplane_resident_adapters", "Adapters resident per tier", ["tier"])
+MANIFEST_RELOADS = Counter("loraplane_manifest_reloads", "Reads of the live manifest by outcome "
+                           "(read, not_modified, missing, invalid, failed)", ["outcome"])
+LIVE_ADAPTERS = Gauge("loraplane_live_adapters", "Adapters in the live manifest in use (0 if it is missing or malformed)")

@@ -13,6 +13,8 @@ from loraplane_core.reasons import AdapterRejected, Reason
 
 from . import metrics, runtime
 from .cache import AdapterNotFound
+from .live import NotLive, VersionMismatch
+from .manifest import ManifestUnavailable
 from .shapes import ADAPTER_HEADER, BadRequest, normalize, parse_body, tgi_response
 from .sources import open_source
 
@@ -171,29 +173,40 @@ class LoraPlaneMiddleware:
         On success the adapter counts as in flight until the caller decrements it."""
         self.in_flight[adapter] += 1  # its folder must stay from here on
         try:
-            entry, hit = await runtime.get().cache.get(adapter)
+            entry, hit = await runtime.get().adapter(adapter)
             await self.point_engine_at(scope, adapter, entry.path)
-        except (AdapterNotFound, AdapterRejected) as e:
+        except BaseException as e:
             self.in_flight[adapter] -= 1
-            if isinstance(e, AdapterNotFound) or e.reason == Reason.INVALID_ADAPTER_NAME:
-                metrics.ERRORS.labels(adapter, "not_found").inc()
-                return (404, error_body(404, f"adapter '{adapter}' not found", "NotFoundError", param="model")), False
-            metrics.ERRORS.labels(adapter, e.reason).inc()
-            return (422, error_body(422, f"adapter '{adapter}' is invalid: {e.message}", "InvalidAdapterError",
-                                    param="model", reason=str(e.reason))), False
-        except Exception as e:  # noqa: BLE001 - a failed fetch refuses this request, never the server
-            self.in_flight[adapter] -= 1
-            metrics.ERRORS.labels(adapter, "fetch_failed").inc()
-            return (503, error_body(503, f"adapter '{adapter}' could not be fetched: {e}", "ServiceUnavailableError")), False
-        except BaseException:  # cancelled: the client went away
-            self.in_flight[adapter] -= 1
-            raise
+            if not isinstance(e, Exception):  # cancelled: the client went away
+                raise
+            if runtime.get().live:  # a copy the live manifest no longer names leaves the engine now
+                await self.release_retired(scope)
+            return self.refusal(adapter, e), False
         if request:  # hits and misses count requests; preloads and registrations only fetch
             (metrics.HITS if hit else metrics.MISSES).labels(adapter).inc()
         if not hit:
             metrics.FETCHES.labels(adapter).inc()
             metrics.FETCH_SECONDS.labels(adapter).observe(entry.fetch_seconds)
         return None, not hit
+
+    @staticmethod
+    def refusal(adapter: str, e: Exception) -> tuple[int, dict]:
+        """The answer (status, body) to a request whose adapter cannot be served, counted by reason."""
+        bad_name = isinstance(e, AdapterRejected) and e.reason == Reason.INVALID_ADAPTER_NAME
+        if isinstance(e, AdapterNotFound) or bad_name:
+            metrics.ERRORS.labels(adapter, "not_live" if isinstance(e, NotLive) else "not_found").inc()
+            return 404, error_body(404, f"adapter '{adapter}' not found", "NotFoundError", param="model")
+        if isinstance(e, AdapterRejected):
+            metrics.ERRORS.labels(adapter, e.reason).inc()
+            return 422, error_body(422, f"adapter '{adapter}' is invalid: {e.message}", "InvalidAdapterError",
+                                   param="model", reason=str(e.reason))
+        if isinstance(e, (VersionMismatch, ManifestUnavailable)):
+            metrics.ERRORS.labels(adapter, "version_mismatch" if isinstance(e, VersionMismatch)
+                                  else "manifest_unavailable").inc()
+            return 503, error_body(503, str(e), "ServiceUnavailableError")
+        # a failed fetch refuses this request, never the server
+        metrics.ERRORS.labels(adapter, "fetch_failed").inc()
+        return 503, error_body(503, f"adapter '{adapter}' could not be fetched: {e}", "ServiceUnavailableError")
 
     async def point_engine_at(self, scope, adapter: str, folder: str) -> None:
         """If vLLM registered this adapter with another (older) folder, make it resolve `folder`;

@@ -10,7 +10,9 @@ from loraplane_core.validation import Policy
 
 from . import metrics
 from .budgets import parse_bytes
-from .cache import AdapterCache
+from .cache import AdapterCache, Entry
+from .live import LiveGate
+from .manifest import LiveManifest
 from .sources import open_source
 
 
@@ -19,6 +21,11 @@ class Runtime:
     base_name: str
     cache: AdapterCache
     preload: tuple[str, ...] = ()
+    live: LiveGate | None = None  # on-demand mode: only what the live manifest names is served
+
+    async def adapter(self, name: str) -> tuple[Entry, bool]:
+        """(cache entry, hit) for a request naming `name`, through the live manifest if there is one."""
+        return await (self.live.get(name) if self.live else self.cache.get(name))
 
 
 _runtime: Runtime | None = None
@@ -41,7 +48,9 @@ def from_env() -> Runtime:
         on_evict=lambda name: metrics.EVICTIONS.labels(name, "disk").inc(),
     )
     preload = tuple(n for n in env.get("LORAPLANE_PRELOAD_ADAPTERS", "").split(",") if n)
-    return Runtime(base_name=base_name, cache=cache, preload=preload)
+    manifest = LiveManifest.from_env(env)
+    return Runtime(base_name=base_name, cache=cache, preload=preload,
+                   live=LiveGate(cache, manifest) if manifest else None)
 
 
 def get() -> Runtime:

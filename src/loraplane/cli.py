@@ -18,12 +18,19 @@ def cmd_local_up(args) -> int:
     print(f"\n# adapter bucket : {stack.outputs['AdapterBucketName']}")
     print(f"# model packages : {stack.outputs['AdapterModelPackageGroupName']} (adapters), "
           f"{stack.outputs['BaseModelPackageGroupName']} (base)")
+    endpoint = stack.outputs["EndpointName"]
     if base:
-        print(f"# base model     : tiny-llama, approved ({base})")
+        print(f"# base model     : tiny-llama, approved ({base});")
+        print(f"#                  the endpoint {endpoint} comes up in about a minute (aws sagemaker describe-endpoint)")
     print(f"# try            : aws s3 cp --recursive my-adapter/ s3://{stack.outputs['AdapterBucketName']}/adapters/my-adapter/")
     print(f"#                  aws sagemaker list-model-packages --model-package-group-name "
           f"{stack.outputs['AdapterModelPackageGroupName']}")
-    print("#                  loraplane adapters list\n\nPress Ctrl-C to stop.", flush=True)
+    print("#                  aws sagemaker update-model-package --model-package-arn ARN --model-approval-status Approved")
+    print("#                  loraplane adapters list --json   (the invoke arguments of each live adapter)")
+    print(f"#                  aws sagemaker-runtime invoke-endpoint --endpoint-name {endpoint} "
+          "--inference-component-name NAME --content-type application/json \\")
+    print("#                      --body '{\"inputs\": \"Hello\"}' --cli-binary-format raw-in-base64-out out.json")
+    print("\nPress Ctrl-C to stop.", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -43,7 +50,8 @@ def cmd_adapters_list(args) -> int:
     session = boto3.Session()
     outputs, _ = describe(stack_name(args.stack_name), session)
     table = session.resource("dynamodb").Table(outputs["CatalogTableName"])
-    print(render(collect(table, session.client("sagemaker"), outputs.get("EndpointName")), args.json))
+    print(render(collect(table, session.client("sagemaker"), outputs.get("EndpointName"),
+                                outputs.get("ServingMode", "inference-components")), args.json))
     return 0
 
 
@@ -90,7 +98,8 @@ def cmd_serve(args) -> int:
         print("error: --model is required", file=sys.stderr)
         return 2
     run(ServeOptions(
-        model_dir=args.model, adapter_source=args.adapter_source, port=args.port, host=args.host,
+        model_dir=args.model, adapter_source=args.adapter_source, adapter_manifest=args.adapter_manifest,
+        port=args.port, host=args.host,
         base_name=args.base_name, dtype=args.dtype, max_lora_rank=args.max_lora_rank,
         gpu_adapter_memory=args.gpu_adapter_memory, cpu_adapter_memory=args.cpu_adapter_memory,
         max_loras=args.max_loras, max_cpu_loras=args.max_cpu_loras, disk_cache=args.disk_cache,
@@ -150,6 +159,9 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="the serving container's server (vLLM + adapters on demand), outside Docker")
     serve.add_argument("--model", help="Hugging Face model directory of the base model")
     serve.add_argument("--adapter-source", help="s3://bucket/prefix/ or a directory with one folder per adapter")
+    serve.add_argument("--adapter-manifest", metavar="URI",
+                       help="on-demand mode: s3://bucket/live/manifest.json or a file; only the adapters (and "
+                            "versions) it names are served (re-read every $LORAPLANE_MANIFEST_TTL_SECONDS, default 5)")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--base-name", help="base model id adapters must name (default: the model folder's name)")
@@ -166,7 +178,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--sagemaker", action="store_true", help="take everything from SageMaker's environment")
     serve.set_defaults(func=cmd_serve)
 
-    demo = sub.add_parser("demo", help="the ingest journey on the local stack")
+    demo = sub.add_parser("demo", help="the whole journey on the local stack: ingest, approvals, the endpoint")
     demo.set_defaults(func=cmd_demo)
     return p
 

@@ -13,6 +13,7 @@ MIDDLEWARE = "loraplane_serving.middleware.LoraPlaneMiddleware"
 class ServeOptions:
     model_dir: str
     adapter_source: str | None = None
+    adapter_manifest: str | None = None  # on-demand mode: serve only what this manifest names
     port: int = 8080
     host: str = "0.0.0.0"
     base_name: str | None = None
@@ -54,6 +55,8 @@ def command(o: ServeOptions) -> tuple[list[str], dict[str, str]]:
         "LORAPLANE_ADAPTER_SOURCE": o.adapter_source or os.path.join(o.model_dir, "adapters"),
         "LORAPLANE_MAX_LORA_RANK": str(o.max_lora_rank), "LORAPLANE_DISK_CACHE_BYTES": o.disk_cache,
         "LORAPLANE_PINNED_ADAPTERS": ",".join(o.pinned), "LORAPLANE_PRELOAD_ADAPTERS": ",".join(o.preload),
+        # Always set (empty = off), so a value left in the caller's environment cannot switch it on.
+        "LORAPLANE_ADAPTER_MANIFEST": o.adapter_manifest or "",
         "LORAPLANE_CACHE_DIR": o.cache_dir or os.path.join(os.environ.get("TMPDIR", "/tmp"), f"loraplane-adapters-{o.port}"),
     }
     if not _has_gpu():
@@ -79,6 +82,7 @@ def sagemaker_options(environ: dict[str, str]) -> ServeOptions:
         model_dir=environ.get("SM_MODEL_DIR", "/opt/ml/model"),
         port=int(environ.get("SAGEMAKER_BIND_TO_PORT", "8080")),
         adapter_source=environ.get("LORAPLANE_ADAPTER_SOURCE"),
+        adapter_manifest=environ.get("LORAPLANE_ADAPTER_MANIFEST") or None,
         base_name=environ.get("LORAPLANE_BASE_NAME"),
         max_lora_rank=int(environ.get("LORAPLANE_MAX_LORA_RANK", "64")),
         gpu_adapter_memory=environ.get("LORAPLANE_GPU_ADAPTER_MEMORY"),
@@ -86,6 +90,7 @@ def sagemaker_options(environ: dict[str, str]) -> ServeOptions:
         disk_cache=environ.get("LORAPLANE_DISK_CACHE_BYTES", "10GiB"),
         pinned=tuple(n for n in environ.get("LORAPLANE_PINNED_ADAPTERS", "").split(",") if n),
         preload=tuple(n for n in environ.get("LORAPLANE_PRELOAD_ADAPTERS", "").split(",") if n),
+        max_model_len=int(environ["LORAPLANE_MAX_MODEL_LEN"]) if environ.get("LORAPLANE_MAX_MODEL_LEN") else None,
         extra=("--tensor-parallel-size", environ["SM_NUM_GPUS"]) if environ.get("SM_NUM_GPUS") else (),
     )
 

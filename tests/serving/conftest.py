@@ -1,5 +1,6 @@
 """One real serving process per test session: `loraplane serve` (vLLM on the CPU) with a tiny
-Llama-style model, adapters in S3 (the embedded emulator), a small disk cache and one pinned adapter."""
+Llama-style model, adapters in S3 (the embedded emulator), a small disk cache and one pinned adapter.
+test_live_manifest.py starts a second one (on-demand mode) for its module with `run_server`."""
 import os
 import shutil
 import subprocess
@@ -94,19 +95,12 @@ class Server:
         return requests.get(self.url + "/metrics", timeout=30).text
 
 
-@pytest.fixture(scope="session")
-def server(tiny_base_dir, s3_library, stack, adapter_dirs, tmp_path_factory) -> Server:
+def run_server(args: list[str], env: dict[str, str], log: Path):
+    """`loraplane serve` on a free port with these extra arguments; yields a Server once it answers /ping."""
     port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    one_adapter = sum(os.path.getsize(os.path.join(adapter_dirs["bot-1"], f))
-                      for f in ("adapter_config.json", "adapter_model.safetensors"))
-    cmd = [str(BIN / "loraplane"), "serve", "--model", tiny_base_dir, "--adapter-source", s3_library,
-           "--host", "127.0.0.1", "--port", str(port), "--max-loras", "2", "--max-cpu-loras", "3",
-           "--max-lora-rank", "16", "--disk-cache", str(int(one_adapter * 4.5)), "--pin", "pinned-bot",
-           "--max-model-len", "256"]
-    env = {**os.environ, **stack.emulator.environment(), "LORAPLANE_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    cmd = [str(BIN / "loraplane"), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while True:
@@ -121,6 +115,17 @@ def server(tiny_base_dir, s3_library, stack, adapter_dirs, tmp_path_factory) -> 
     yield Server(url, log)
     proc.terminate()
     proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def server(tiny_base_dir, s3_library, stack, adapter_dirs, tmp_path_factory) -> Server:
+    one_adapter = sum(os.path.getsize(os.path.join(adapter_dirs["bot-1"], f))
+                      for f in ("adapter_config.json", "adapter_model.safetensors"))
+    args = ["--model", tiny_base_dir, "--adapter-source", s3_library, "--max-loras", "2", "--max-cpu-loras", "3",
+            "--max-lora-rank", "16", "--disk-cache", str(int(one_adapter * 4.5)), "--pin", "pinned-bot",
+            "--max-model-len", "256"]
+    env = {**stack.emulator.environment(), "LORAPLANE_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    yield from run_server(args, env, tmp_path_factory.mktemp("serve") / "serve.log")
 
 
 @pytest.fixture(scope="session")

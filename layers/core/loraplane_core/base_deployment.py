@@ -7,7 +7,7 @@ is the base inference component, updated with a rolling policy and the same alar
 A failed update leaves the old version serving: SageMaker rolls back, and check() reports it.
 """
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from .endpoint_names import base_component, base_model_name
 from .package_events import PackageChange
@@ -33,6 +33,32 @@ class BaseTarget:
     @classmethod
     def of(cls, change: PackageChange) -> "BaseTarget":
         return cls(change.package_arn, change.version, change.name, change.artifact_uri or "")
+
+
+def target_for(sm, table, s, change: PackageChange, deployed: "BaseTarget | None") -> "BaseTarget | None":
+    """Approved: exactly the event's package. Rejected: if it is the one serving, the most recently
+    approved other base package takes its place; otherwise nothing changes."""
+    if change.action == "approved":
+        return BaseTarget.of(change)
+    if deployed is None or deployed.package_arn != change.package_arn:
+        return None
+    from . import transitions
+
+    candidates = []
+    pages = sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=change.group,
+                                                             ModelApprovalStatus="Approved")
+    for page in pages:
+        for p in page["ModelPackageSummaryList"]:
+            if p["ModelPackageArn"] != change.package_arn:
+                seen = transitions.last_status(table, p["ModelPackageArn"]) or {}
+                candidates.append((seen.get("modified", ""), p["ModelPackageArn"]))
+    if not candidates:
+        return None  # nothing else approved: keep serving rather than take the endpoint down
+    d = sm.describe_model_package(ModelPackageName=max(candidates)[1])
+    from .package_events import artifact_of
+
+    return BaseTarget(d["ModelPackageArn"], d["ModelPackageVersion"], d.get("CustomerMetadataProperties", {}).get(
+        "base_model", f"version-{d['ModelPackageVersion']}"), artifact_of(d["InferenceSpecification"]) or "")
 
 
 def container_environment(s, base_model: str) -> dict[str, str]:
@@ -93,6 +119,10 @@ def rollback_alarms(s) -> dict:
 
 def start(sm, s, t: BaseTarget) -> dict:
     """Begin creating or updating; returns what check() needs."""
+    return {**_start(sm, s, t), "target": asdict(t)}
+
+
+def _start(sm, s, t: BaseTarget) -> dict:
     model = ensure_model(sm, s, t)
     endpoint = describe_endpoint(sm, s.endpoint_name)
     deadline = int(time.time() + s.deployment_timeout_seconds)

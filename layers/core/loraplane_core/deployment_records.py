@@ -42,10 +42,15 @@ def record_adapter(table, r: DeploymentRecord) -> tuple[str, dict]:
 
 
 def record_base(table, r: DeploymentRecord) -> tuple[str, dict]:
-    change = r.change
-    subject = f"Base model {change.name} (version {change.version}) is live on the endpoint"
-    return subject, {"event": "deployment.base", "base_model": change.name, "package_arn": change.package_arn,
-                     "kind": (r.deployment or {}).get("kind"), "adapters": r.reattach, "smoke_test": r.smoke}
+    change, dep = r.change, r.deployment or {}
+    target = dep.get("target")
+    if target is None:
+        subject = f"Base model {change.name} version {change.version} {change.status}: the endpoint is unchanged"
+        return subject, {"event": "deployment.base_unchanged", "base_model": change.name, "package_arn": change.package_arn}
+    subject = f"Base model {target['base_model']} (version {target['version']}) is live on the endpoint"
+    return subject, {"event": "deployment.base", "base_model": target["base_model"], "package_arn": target["package_arn"],
+                     "decision": {"package_arn": change.package_arn, "status": change.status},
+                     "kind": dep.get("kind"), "adapters": r.reattach, "smoke_test": r.smoke}
 
 
 def record_failure(table, r: DeploymentRecord) -> tuple[str, dict]:

@@ -24,9 +24,9 @@ def deployed_base(table, endpoint: str) -> dict | None:
     return table.get_item(Key=base_key(endpoint), ConsistentRead=True).get("Item")
 
 
-def set_deployed_base(table, endpoint: str, change: PackageChange, model_name: str) -> None:
-    table.put_item(Item={**base_key(endpoint), "package_arn": change.package_arn, "version": change.version,
-                         "base_model": change.name, "model_uri": change.artifact_uri, "model_name": model_name,
+def set_deployed_base(table, endpoint: str, target, model_name: str) -> None:
+    table.put_item(Item={**base_key(endpoint), "package_arn": target.package_arn, "version": target.version,
+                         "base_model": target.base_model, "model_uri": target.model_uri, "model_name": model_name,
                          "deployed_at": now_iso()})
 
 

@@ -30,6 +30,7 @@ class Emulator:
         from moto.core.config import default_user_config
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+        from . import hosting
         from .shims import eventbridge_targets, install_all
 
         # Request logs and the interpreter's tracebacks of failed executions would drown the output;
@@ -41,11 +42,15 @@ class Emulator:
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         install_all(self.url)
         eventbridge_targets.set_endpoint(self.url)
+        hosting.manager().configure(self.url)  # local SageMaker containers read S3 through this emulator
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         return self
 
     def stop(self) -> None:
+        from . import hosting
+
+        hosting.stop_all()  # the local SageMaker containers outlive no emulator
         if self._server:
             self._server.stop()
             self._server = None

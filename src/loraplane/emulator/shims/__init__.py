@@ -3,7 +3,7 @@
 `install_all` is called once by the emulator before it serves requests.
 """
 from . import (cfn_gaps, eventbridge_targets, fast_waits, lambda_inprocess, s3_eventbridge, s3_secure_transport,
-               sagemaker_events)
+               sagemaker_events, sagemaker_hosting, sagemaker_runtime)
 
 _installed = False
 
@@ -19,4 +19,6 @@ def install_all(endpoint_url: str) -> None:
     sagemaker_events.install()
     cfn_gaps.install()
     fast_waits.install()
+    sagemaker_hosting.install(endpoint_url)
+    sagemaker_runtime.install()
     _installed = True

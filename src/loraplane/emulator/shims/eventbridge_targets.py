@@ -3,7 +3,9 @@
 moto's rules deliver only to SQS, logs, archives, buses and API destinations (anything else
 raises NotImplementedError). Here a matching rule starts the state machine or invokes the
 function through the emulator's own API, asynchronously and with retries, as EventBridge does;
-an event that still fails goes to the target's dead-letter queue.
+an event that still fails goes to the target's dead-letter queue. Also: moto lets a schedule-only
+rule (no event pattern) match every event put on the bus; AWS fires those on their schedule only
+(and the emulator runs no scheduler: `loraplane reconcile` runs the scheduled reconciler by hand).
 """
 import copy
 import json
@@ -73,6 +75,8 @@ def install() -> None:
     original = Rule.send_to_targets
 
     def send_to_targets(self, event, transform_input: bool = True) -> None:
+        if self.scheduled_expression and not self.event_pattern._pattern:
+            return  # a schedule rule: not triggered by events
         if not self.event_pattern.matches_event(event):
             return
         ours = [t for t in self.targets if t["Arn"].split(":")[2] in HANDLED]
