@@ -51,4 +51,4 @@ def make_adapter(adapter_cache, tmp_path):
 
 
 # The emulated stack (started once per session, only by tests that ask for it).
-from tests.stack_fixture import notifications, stack  # noqa: E402,F401
+from tests.stack_fixture import emulator, notifications, stack  # noqa: E402,F401

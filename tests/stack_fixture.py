@@ -62,17 +62,23 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(tiny_base_dir) -> Stack:
-    emulator = Emulator().start()
-    os.environ.update(emulator.environment())
+def emulator() -> Emulator:
+    """The one emulator of the test session: moto's backends and the shims are process-wide."""
+    em = Emulator().start()
+    os.environ.update(em.environment())
+    yield em
+    em.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(emulator, tiny_base_dir) -> Stack:
     params = local_parameters(UploadGraceSeconds="20", MaxLoraRank="16", MaxAdapterBytes="1000000")
     outputs = deploy_stack(emulator, STACK, params)
     s = Stack(emulator, outputs, params)
     import boto3
 
     register(boto3.Session(), outputs, "tiny-llama", params["ServingImageUri"], model_dir=tiny_base_dir, approve=True)
-    yield s
-    emulator.stop()
+    return s
 
 
 @pytest.fixture(scope="session")

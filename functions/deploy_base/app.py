@@ -47,4 +47,5 @@ def lambda_handler(request: BaseRequest, context) -> dict:
         return {**dep, "done": dep["kind"] == "unchanged", "restored": previous.version}
     target = base_deployment.BaseTarget(**request.deployment["target"])
     deployments.set_deployed_base(CLIENTS.catalog, SETTINGS.endpoint_name, target, request.deployment["model_name"])
-    return reattach(CLIENTS, SETTINGS, target.base_model)
+    scaling = base_deployment.ensure_scaling(CLIENTS.autoscaling, SETTINGS)
+    return {**reattach(CLIENTS, SETTINGS, target.base_model), "scaling": scaling}

@@ -17,7 +17,7 @@ def invoke_args(endpoint_name: str, adapter: str, serving_mode: str) -> dict:
 
 def adapter_state(entry: dict) -> str:
     states = [v["state"] for v in entry["versions"]]
-    for state in ("live", "registered", "retired", "incompatible", "rejected"):
+    for state in ("live", "registered", "failed", "retired", "incompatible", "rejected"):
         if state in states:
             return state
     return "rejected" if entry["rejections"] else ("failed" if entry["failures"] else "unknown")
@@ -65,7 +65,7 @@ def rows(adapters: list[dict]) -> list[tuple]:
     for a in adapters:
         for v in a["versions"]:
             detail = v["source"] or ""
-            if v.get("reason") and v["state"] in ("retired", "incompatible", "rejected"):
+            if v.get("reason") and v["state"] in ("retired", "incompatible", "rejected", "failed"):
                 detail = v["reason"]
             out.append((a["name"], str(v["version"]), v["state"], v["approval_status"] or "", v["sha256"][:12],
                         str(v["rank"]), detail))

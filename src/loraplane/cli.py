@@ -29,7 +29,7 @@ def cmd_local_up(args) -> int:
     print("#                  loraplane adapters list --json   (the invoke arguments of each live adapter)")
     print(f"#                  aws sagemaker-runtime invoke-endpoint --endpoint-name {endpoint} "
           "--inference-component-name NAME --content-type application/json \\")
-    print("#                      --body '{\"inputs\": \"Hello\"}' --cli-binary-format raw-in-base64-out out.json")
+    print("#                      --body '{\"inputs\": \"Hello\"}' out.json   (AWS CLI v2: --cli-binary-format raw-in-base64-out)")
     print("\nPress Ctrl-C to stop.", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -72,6 +72,23 @@ def cmd_models_register_base(args) -> int:
                    model_dir=args.model_dir, s3_uri=args.s3_uri, approve=args.approve)
     print(arn)
     return 0
+
+
+def cmd_reconcile(args) -> int:
+    """Runs the scheduled reconciler now (the emulator has no scheduler) and prints its report."""
+    import json
+
+    import boto3
+
+    from .stack import describe, stack_name
+
+    session = boto3.Session()
+    outputs, _ = describe(stack_name(args.stack_name), session)
+    resp = session.client("lambda").invoke(FunctionName=outputs["ReconcileFunctionName"],
+                                           Payload=json.dumps({"repair": not args.report_only}).encode())
+    payload = json.loads(resp["Payload"].read() or b"null")
+    print(json.dumps(payload, indent=2))
+    return 1 if resp.get("FunctionError") else 0
 
 
 def cmd_dev_tiny_model(args) -> int:
@@ -178,6 +195,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--sagemaker", action="store_true", help="take everything from SageMaker's environment")
     serve.set_defaults(func=cmd_serve)
 
+    rec = sub.add_parser("reconcile", help="compare the registry with the endpoint now; report and repair drift")
+    rec.add_argument("--report-only", action="store_true", help="report drift without repairing it")
+    rec.add_argument("--stack-name", help="default: $LORAPLANE_STACK or loraplane-local")
+    rec.set_defaults(func=cmd_reconcile)
     demo = sub.add_parser("demo", help="the whole journey on the local stack: ingest, approvals, the endpoint")
     demo.set_defaults(func=cmd_demo)
     return p

@@ -81,6 +81,7 @@ def sagemaker_options(environ: dict[str, str]) -> ServeOptions:
     return ServeOptions(
         model_dir=environ.get("SM_MODEL_DIR", "/opt/ml/model"),
         port=int(environ.get("SAGEMAKER_BIND_TO_PORT", "8080")),
+        host=environ.get("LORAPLANE_BIND_HOST", "0.0.0.0"),  # local hosting binds loopback only
         adapter_source=environ.get("LORAPLANE_ADAPTER_SOURCE"),
         adapter_manifest=environ.get("LORAPLANE_ADAPTER_MANIFEST") or None,
         base_name=environ.get("LORAPLANE_BASE_NAME"),

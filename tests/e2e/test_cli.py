@@ -49,10 +49,13 @@ def test_adapters_list_shows_rejection_reasons(stack, make_adapter):
 
 
 def test_local_up_serves_the_stack_to_the_aws_cli(tmp_path, make_adapter):
-    """`loraplane local up` in the foreground: prints the environment, serves aws CLI calls, stops on SIGTERM."""
+    """`loraplane local up` in the foreground: prints the environment; the aws CLI uploads an
+    adapter, approves it and invokes the endpoint, answered by the real serving process; boto3
+    streams; SIGTERM stops everything, serving processes included."""
     port = free_port()
     proc = subprocess.Popen([str(BIN / "loraplane"), "local", "up", "--port", str(port)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env={**os.environ, "LORAPLANE_HOME": str(tmp_path)})
+    aws = str(BIN / "aws")
     try:
         lines = []
         deadline = time.monotonic() + 120
@@ -65,16 +68,64 @@ def test_local_up_serves_the_stack_to_the_aws_cli(tmp_path, make_adapter):
         printed = "".join(lines)
         env = dict(line.removeprefix("export ").strip().split("=", 1) for line in lines if line.startswith("export "))
         assert env["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}" and env["AWS_DEFAULT_REGION"]
-        stacks = json.loads(cli(str(BIN / "aws"), "cloudformation", "describe-stacks", env=env).stdout)["Stacks"]
+        stacks = json.loads(cli(aws, "cloudformation", "describe-stacks", env=env).stdout)["Stacks"]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0]["Outputs"]}
-        cli(str(BIN / "aws"), "s3", "cp", "--recursive", make_adapter(seed=42),
+        cli(aws, "s3", "cp", "--recursive", make_adapter(seed=42),
             f"s3://{outputs['AdapterBucketName']}/adapters/my-adapter/", env=env)
 
         def packages():
-            return json.loads(cli(str(BIN / "aws"), "sagemaker", "list-model-packages", "--model-package-group-name",
+            return json.loads(cli(aws, "sagemaker", "list-model-packages", "--model-package-group-name",
                                   outputs["AdapterModelPackageGroupName"], env=env).stdout)["ModelPackageSummaryList"]
 
-        assert len(wait_until(packages, timeout=60, interval=1, what="the model package")) == 1, printed
+        [package] = wait_until(packages, timeout=60, interval=1, what="the model package")
+        endpoint = outputs["EndpointName"]
+
+        def in_service():
+            out = cli(aws, "sagemaker", "describe-endpoint", "--endpoint-name", endpoint, env=env, check=False)
+            return out.returncode == 0 and json.loads(out.stdout)["EndpointStatus"] == "InService"
+
+        wait_until(in_service, timeout=300, interval=2, what="the endpoint")
+        cli(aws, "sagemaker", "update-model-package", "--model-package-arn", package["ModelPackageArn"],
+            "--model-approval-status", "Approved", env=env)
+
+        def live():
+            listed = json.loads(cli(str(BIN / "loraplane"), "adapters", "list", "--json", env=env).stdout)["adapters"]
+            return next((a["invoke"] for a in listed if a["name"] == "my-adapter" and "invoke" in a), None)
+
+        invoke = wait_until(live, timeout=300, interval=2, what="my-adapter to be live")
+        assert invoke["EndpointName"] == endpoint and invoke["InferenceComponentName"].startswith("my-adapter-")
+        body = json.dumps({"inputs": "Hello", "parameters": {"max_new_tokens": 8}})
+        cli(aws, "sagemaker-runtime", "invoke-endpoint", "--endpoint-name", endpoint, "--inference-component-name",
+            invoke["InferenceComponentName"], "--content-type", "application/json", "--body", body,
+            str(tmp_path / "answer.json"), env=env)  # AWS CLI v1 sends a text --body as is
+        answer = json.loads((tmp_path / "answer.json").read_text())
+        assert isinstance(answer[0]["generated_text"], str)
+
+        import boto3
+
+        runtime = boto3.client("sagemaker-runtime", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_DEFAULT_REGION"],
+                               aws_access_key_id="testing", aws_secret_access_key="testing")
+        stream = runtime.invoke_endpoint_with_response_stream(
+            EndpointName=endpoint, InferenceComponentName=invoke["InferenceComponentName"], ContentType="application/json",
+            Body=json.dumps({"prompt": "Hello", "max_tokens": 8, "temperature": 0, "stream": True}))
+        chunks = b"".join(e["PayloadPart"]["Bytes"] for e in stream["Body"] if "PayloadPart" in e)
+        assert b"data:" in chunks and b"[DONE]" in chunks, printed
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=60) == 0
+    # The serving processes went with it.
+    assert serving_processes_under(str(tmp_path)) == []
+
+
+def serving_processes_under(home: str) -> list[int]:
+    """Pids of `loraplane serve --sagemaker` processes whose model lies under `home`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--sagemaker" in cmdline and any(e.startswith(b"SM_MODEL_DIR=" + home.encode()) for e in environ):
+            found.append(int(pid))
+    return found

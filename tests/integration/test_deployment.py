@@ -45,6 +45,13 @@ def ask_adapter(stack, adapter: str) -> str:
     return ask(stack, InferenceComponentName=adapter_component(stack.outputs["EndpointName"], adapter))
 
 
+def answers(stack, adapter: str) -> bool:
+    try:
+        return isinstance(ask_adapter(stack, adapter), str)
+    except ClientError:
+        return False
+
+
 def ask_base(stack) -> str:
     return ask(stack, InferenceComponentName=base_component(stack.outputs["EndpointName"].removesuffix("-endpoint")))
 
@@ -189,11 +196,35 @@ def test_smoke_test_failure_rolls_back_and_notifies(stack, endpoint, make_adapte
     wait_until(lambda: any(i["sk"].startswith("failure#") and str(bad["package_version"]) in i["message"]
                            for i in stack.items("alpha")), timeout=240, interval=1, what="the failure record")
     wait_deployments_idle(stack)
-    assert version_state(stack, "alpha", bad["package_arn"]) == "registered"
+    assert version_state(stack, "alpha", bad["package_arn"]) == "failed"
     assert version_state(stack, "alpha", v1["package_arn"]) == "live"
-    wait_until(lambda: ask_adapter(stack, "alpha") == before, timeout=60, what="the previous version to answer again")
+    wait_until(lambda: answers(stack, "alpha") and ask_adapter(stack, "alpha") == before, timeout=60,
+               what="the previous version to answer again")
     failed = [n for n in notifications() if n["message"].get("event") == "deployment.failed"]
     assert failed and failed[-1]["message"]["error"] == "SmokeTestFailed"
+
+
+def run_reconciler(stack, repair: bool) -> dict:
+    resp = stack.emulator.client("lambda").invoke(FunctionName=stack.outputs["ReconcileFunctionName"],
+                                                  Payload=json.dumps({"repair": repair}))
+    assert "FunctionError" not in resp, resp["Payload"].read()
+    return json.loads(resp["Payload"].read())
+
+
+def test_reconciler_reports_and_repairs_drift(stack, endpoint, notifications):
+    wait_deployments_idle(stack)
+    assert run_reconciler(stack, repair=False)["drift"] == []
+    # Someone deletes a live adapter's component by hand.
+    component = adapter_component(stack.outputs["EndpointName"], "twin-a")
+    stack.sm.delete_inference_component(InferenceComponentName=component)
+    wait_until(lambda: component not in [c["InferenceComponentName"] for c in stack.sm.list_inference_components(
+        EndpointNameEquals=stack.outputs["EndpointName"])["InferenceComponents"]], timeout=60, what="the deletion")
+    report = run_reconciler(stack, repair=True)
+    assert [(d["adapter"], d["actual"]) for d in report["drift"]] == [("twin-a", None)] and report["repairs"]
+    assert any(n["message"].get("event") == "reconcile.drift" for n in notifications())
+    wait_deployments_idle(stack)
+    wait_until(lambda: answers(stack, "twin-a"), timeout=120, what="twin-a to answer again")
+    assert run_reconciler(stack, repair=False)["drift"] == []
 
 
 def test_base_model_update_keeps_adapters_serving(stack, endpoint, tmp_path):

@@ -19,7 +19,7 @@ from botocore.eventstream import EventStreamBuffer
 from botocore.exceptions import ClientError
 
 from loraplane.emulator import hosting
-from loraplane.emulator.server import CREDENTIALS, Emulator
+from loraplane.emulator.server import CREDENTIALS
 from loraplane.emulator.shims.sagemaker_runtime import payload_part, stream_error
 
 BUCKET = "hosting-models"
@@ -54,19 +54,17 @@ def endpoint_settled(sm, name: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def emulator(tiny_base_dir):
-    em = Emulator().start()
-    saved = {k: os.environ.get(k) for k in ("LORAPLANE_WAIT_SCALE",)}
+def fast_bakes():
+    saved = os.environ.get("LORAPLANE_WAIT_SCALE")
     os.environ["LORAPLANE_WAIT_SCALE"] = "0.01"  # baking periods of seconds, not minutes
-    yield em
-    em.stop()
-    for k, v in saved.items():
-        os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    yield
+    os.environ.pop("LORAPLANE_WAIT_SCALE") if saved is None else os.environ.__setitem__("LORAPLANE_WAIT_SCALE", saved)
 
 
 @pytest.fixture(scope="module")
-def aws(emulator, tiny_base_dir):
-    """Models in the emulator's S3: the tiny model (two names), and one whose config.json is garbage."""
+def aws(emulator, fast_bakes, tiny_base_dir):
+    """The session's emulator (one per process: moto's backends are global), with resources of its own."""
+    # Models in the emulator's S3: the tiny model (two names), and one whose config.json is garbage.
     s3, sm = emulator.client("s3"), emulator.client("sagemaker")
     s3.create_bucket(Bucket=BUCKET)
     for f in os.listdir(tiny_base_dir):
@@ -284,7 +282,7 @@ def test_base_update_rolls_back_on_alarm(aws, lora_endpoint):
     assert "ic-errors" in d["FailureReason"]
     assert hosting.container_for(IC_ENDPOINT, "base") is blue and blue.alive()
     assert tokens(rt, InferenceComponentName="ad-two") == before
-    assert len([c for c in hosting.manager().containers if c.label.endswith("-base")]) == 1  # green stopped
+    assert len([c for c in hosting.manager().containers if c.label == f"{IC_ENDPOINT}-base"]) == 1  # green stopped
 
 
 def test_deleted_adapter_no_longer_answers(aws, lora_endpoint):

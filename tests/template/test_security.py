@@ -16,7 +16,8 @@ NO_RESOURCE_LEVEL = {
     "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries", "logs:CreateLogDelivery", "logs:GetLogDelivery",
     "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies", "logs:DescribeLogGroups", "sagemaker:ListInferenceComponents",
-    "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData",
+    "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy", "application-autoscaling:DescribeScalableTargets",
 }
 
 

@@ -20,7 +20,10 @@ SETTINGS = Settings(project_name="p", project_id="i", adapter_bucket="b", catalo
 
 
 @pytest.fixture
-def aws():
+def aws(monkeypatch):
+    # In-process moto: no endpoint override (other tests in this process point boto3 at the emulator).
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SAGEMAKER"):
+        monkeypatch.delenv(var, raising=False)
     with mock_aws():
         ddb = boto3.resource("dynamodb", region_name="us-east-1")
         table = ddb.create_table(TableName="catalog", BillingMode="PAY_PER_REQUEST",

@@ -200,3 +200,21 @@ def check(sm, s, dep: dict) -> dict:
     if ic["Specification"].get("ModelName") != dep["model_name"]:
         raise DeploymentFailed(f"update of {name} to {dep['model_name']} rolled back: {ic.get('FailureReason')}")
     return {**dep, "done": True, "status": ic_status}
+
+
+def ensure_scaling(autoscaling, s) -> dict | None:
+    """on-demand mode: instance auto scaling of the variant (inference-components mode scales with
+    the endpoint config's managed instance scaling instead). Idempotent: both calls upsert."""
+    if s.serving_mode != "on-demand" or s.max_instance_count <= s.instance_count:
+        return None
+    resource = f"endpoint/{s.endpoint_name}/variant/{VARIANT}"
+    dimension = "sagemaker:variant:DesiredInstanceCount"
+    autoscaling.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=dimension,
+                                         MinCapacity=s.instance_count, MaxCapacity=s.max_instance_count)
+    autoscaling.put_scaling_policy(
+        PolicyName=f"{s.resource_prefix}-invocations", ServiceNamespace="sagemaker", ResourceId=resource,
+        ScalableDimension=dimension, PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 60.0, "ScaleInCooldown": 600, "ScaleOutCooldown": 120,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}})
+    return {"resource": resource, "min": s.instance_count, "max": s.max_instance_count}

@@ -56,6 +56,11 @@ def record_base(table, r: DeploymentRecord) -> tuple[str, dict]:
 def record_failure(table, r: DeploymentRecord) -> tuple[str, dict]:
     change, err = r.change, r.error
     what = f"{change.kind} {change.name} version {change.version}" if change else "a registry decision"
+    if change and change.kind == "adapter" and change.action == "approved":
+        # Not live after all: the reconciler and later rejections skip it until it is approved again.
+        item = deployments.find_item(table, change.name, change.package_arn)
+        if item and item.get("state") != "live":
+            deployments.set_state(table, item, "failed", reason=f"deployment failed: {err.Error if err else 'Unknown'}")
     if change and change.kind == "adapter":
         table.put_item(Item={"pk": f"adapter#{change.name}", "sk": f"failure#{r.execution}", "adapter_name": change.name,
                              "state": "failed", "reason": err.Error if err else "Unknown",

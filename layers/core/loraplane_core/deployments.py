@@ -1,7 +1,8 @@
 """What the registry's decisions mean for each adapter, and the catalog's record of what is live.
 
 Version items (pk adapter#<name>, sk version#<sha256>) carry `state`: registered -> live ->
-retired, or incompatible (built for another base model), or rejected (in the registry). The
+retired, or incompatible (built for another base model), rejected (in the registry), or failed
+(approved, but its deployment failed and was rolled back). The
 deployed base model is the item (pk endpoint#<name>, sk base)."""
 import datetime
 
@@ -67,8 +68,8 @@ def previous_approved(table, sm, adapter: str, base_model: str, excluding: str) 
     """The most recently approved other version for this base model; the registry decides approval."""
     candidates = []
     for v in versions(table, adapter):
-        if v["package_arn"] == excluding or v.get("base_model") != base_model:
-            continue
+        if v["package_arn"] == excluding or v.get("base_model") != base_model or v.get("state") == "failed":
+            continue  # a version whose deployment failed waits for a new approval
         status = sm.describe_model_package(ModelPackageName=v["package_arn"])["ModelApprovalStatus"]
         if status == "Approved":
             candidates.append((approval_time(table, v), int(v["package_version"]), v))

@@ -48,7 +48,7 @@ class Container:
     def start(self) -> "Container":
         binary = Path(sys.executable).parent / "loraplane"
         env = {**os.environ, **self.environment, "SM_MODEL_DIR": self.model_dir,
-               "SAGEMAKER_BIND_TO_PORT": str(self.port)}
+               "SAGEMAKER_BIND_TO_PORT": str(self.port), "LORAPLANE_BIND_HOST": "127.0.0.1"}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             # Own session: stop() signals the whole group, vLLM's helpers included.

@@ -5,31 +5,13 @@ every update (approval or not), with the package's description as `detail` (see
 shared/aws-events). Also fixes moto's UpdateModelPackage, which drops the package's
 CustomerMetadataProperties and ApprovalDescription when a call leaves them out.
 """
-import datetime
+from loraplane_core.sagemaker_events import package_event_detail
 
 from .events_bus import emit, service_event
 
-DETAIL_KEYS = (
-    "ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn", "ModelPackageName", "CreationTime",
-    "InferenceSpecification", "ModelPackageStatus", "ModelPackageStatusDetails", "CertifyForMarketplace",
-    "ModelApprovalStatus", "ApprovalDescription", "MetadataProperties", "ModelMetrics", "CustomerMetadataProperties",
-    "LastModifiedTime",
-)
-
-
-def _json_safe(value):
-    if isinstance(value, datetime.datetime):
-        return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
 
 def state_change_event(package, account: str, region: str) -> dict:
-    described = package.gen_response_object()
-    detail = {k: _json_safe(described[k]) for k in DETAIL_KEYS if described.get(k) is not None}
+    detail = package_event_detail(package.gen_response_object())
     return service_event("aws.sagemaker", "SageMaker Model Package State Change", account, region,
                          [package.arn], detail)
 

@@ -1,0 +1,106 @@
+"""The same registry decisions with `ServingMode=on-demand`: one model container that loads
+adapters from the live/ prefix, serving exactly what live/manifest.json lists. A second stack in
+the session's emulator (its own project name, so its own bucket, groups and endpoint)."""
+import json
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from loraplane.base_models import register
+from loraplane.emulator.deploy import deploy_stack, local_parameters
+from loraplane.waiting import wait_until
+from loraplane_core import deployments
+from tests.stack_fixture import Stack
+
+from .test_deployment import decide, upload_version, wait_deployments_idle, wait_state
+
+
+@pytest.fixture(scope="module")
+def on_demand(emulator, tiny_base_dir) -> Stack:
+    params = local_parameters("lpod", "p-od", ServingMode="on-demand", MaxLoraRank="16", UploadGraceSeconds="20",
+                              InstanceCount="1", MaxInstanceCount="3")
+    outputs = deploy_stack(emulator, "loraplane-on-demand", params)
+    s = Stack(emulator, outputs, params)
+    arn = register(boto3.Session(), outputs, "tiny-llama", params["ServingImageUri"], model_dir=tiny_base_dir, approve=True)
+    wait_until(lambda: (deployments.deployed_base(s.table, outputs["EndpointName"]) or {}).get("package_arn") == arn,
+               timeout=600, interval=2, what="the on-demand endpoint")
+    return s
+
+
+def ask(stack: Stack, adapter: str | None = None) -> str:
+    extra = {"CustomAttributes": f"adapter={adapter}"} if adapter else {}
+    resp = stack.emulator.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=stack.outputs["EndpointName"], ContentType="application/json",
+        Body=json.dumps({"inputs": "Hello, who are you?", "parameters": {"max_new_tokens": 8}}), **extra)
+    return json.loads(resp["Body"].read())[0]["generated_text"]
+
+
+def manifest(stack: Stack) -> dict:
+    return json.loads(stack.s3.get_object(Bucket=stack.bucket, Key="live/manifest.json")["Body"].read())
+
+
+def test_on_demand_endpoint_has_one_model_variant_and_scaling(on_demand):
+    d = on_demand.sm.describe_endpoint(EndpointName=on_demand.outputs["EndpointName"])
+    config = on_demand.sm.describe_endpoint_config(EndpointConfigName=d["EndpointConfigName"])
+    [variant] = config["ProductionVariants"]
+    assert variant["ModelName"].startswith("lpod-p-od-base-")
+    model = on_demand.sm.describe_model(ModelName=variant["ModelName"])
+    env = model["PrimaryContainer"]["Environment"]
+    assert env["LORAPLANE_ADAPTER_MANIFEST"] == f"s3://{on_demand.bucket}/live/manifest.json"
+    targets = on_demand.emulator.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="sagemaker")["ScalableTargets"]
+    assert any(t["ResourceId"] == f"endpoint/{on_demand.outputs['EndpointName']}/variant/AllTraffic"
+               and t["MaxCapacity"] == 3 for t in targets)
+
+
+def test_on_demand_approve_reject_and_replace(on_demand, make_adapter):
+    v1 = upload_version(on_demand, make_adapter(seed=31), "helper")
+    decide(on_demand, v1, "Approved")
+    wait_state(on_demand, "helper", v1, "live")
+    assert manifest(on_demand)["adapters"]["helper"]["sha256"] == v1["sha256"]
+    first = ask(on_demand, "helper")
+    assert first != ask(on_demand)
+    v2 = upload_version(on_demand, make_adapter(seed=32), "helper")
+    decide(on_demand, v2, "Approved")
+    wait_state(on_demand, "helper", v2, "live")
+    wait_until(lambda: ask(on_demand, "helper") != first, timeout=30, what="the container to serve version 2")
+    decide(on_demand, v2, "Rejected")
+    wait_state(on_demand, "helper", v1, "live")
+    wait_until(lambda: ask(on_demand, "helper") == first, timeout=30, what="version 1 again")
+    decide(on_demand, v1, "Rejected")
+    wait_state(on_demand, "helper", v1, "retired")
+    wait_deployments_idle(on_demand)
+    assert "helper" not in manifest(on_demand)["adapters"]
+
+    def refused() -> str | None:
+        try:
+            ask(on_demand, "helper")
+        except ClientError as e:
+            return str(e)
+        return None
+
+    message = wait_until(refused, timeout=30, what="the retired adapter to be refused")
+    assert "adapter 'helper' not found" in message
+
+
+
+
+def test_new_base_model_marks_adapters_for_the_old_one_incompatible(on_demand, make_adapter, tiny_base_dir):
+    """A base model with another name, approved: a blue/green UpdateEndpoint; adapters built for
+    the old base are marked incompatible and leave the manifest."""
+    old = upload_version(on_demand, make_adapter(seed=33), "legacy")
+    decide(on_demand, old, "Approved")
+    wait_state(on_demand, "legacy", old, "live")
+    config_before = on_demand.sm.describe_endpoint(EndpointName=on_demand.outputs["EndpointName"])["EndpointConfigName"]
+    arn = register(boto3.Session(), on_demand.outputs, "other-llama", on_demand.params["ServingImageUri"],
+                   model_dir=tiny_base_dir, approve=True)
+    wait_until(lambda: (deployments.deployed_base(on_demand.table, on_demand.outputs["EndpointName"]) or {}).get(
+        "package_arn") == arn, timeout=600, interval=2, what="the new base model")
+    wait_deployments_idle(on_demand)
+    endpoint = on_demand.sm.describe_endpoint(EndpointName=on_demand.outputs["EndpointName"])
+    assert endpoint["EndpointStatus"] == "InService" and endpoint["EndpointConfigName"] != config_before
+    item = deployments.find_item(on_demand.table, "legacy", old["package_arn"])
+    assert item["state"] == "incompatible" and "other-llama" in item["reason"]
+    assert manifest(on_demand)["adapters"] == {}
+    assert isinstance(ask(on_demand), str)
