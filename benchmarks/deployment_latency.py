@@ -1,5 +1,6 @@
 """Local deployment figures, on the embedded stack with real serving processes (vLLM on the CPU):
-- approval -> the adapter answering through sagemaker-runtime (each run a new adapter, median);
+- approval -> the adapter answering through sagemaker-runtime, and -> recorded `live` after the
+  smoke test and notification (each run a new adapter, median);
 - a base model update (approval of a new base package -> the new model serving, adapters re-attached);
 - the endpoint's first creation, for reference.
 Wait states run at their real length (no LORAPLANE_WAIT_SCALE).
@@ -48,7 +49,7 @@ def main(runs: int = 5) -> None:
         runtime.invoke_endpoint(**invoke_args(endpoint, name, out["ServingMode"]), ContentType="application/json", Body=body)
         return True
 
-    times = []
+    times, live_times = [], []
     with tempfile.TemporaryDirectory() as work:
         for i in range(runs):
             name = f"bench-{i}"
@@ -62,7 +63,9 @@ def main(runs: int = 5) -> None:
             poll(lambda: answers(name))
             times.append(time.perf_counter() - t)
             poll(lambda: (deployments.find_item(table, name, item["package_arn"]) or {}).get("state") == "live")
-            print(f"run {i + 1}: approval -> {name} answering {times[-1]:.2f}s", flush=True)
+            live_times.append(time.perf_counter() - t)
+            print(f"run {i + 1}: approval -> {name} answering {times[-1]:.2f}s, recorded live (smoke-tested, "
+                  f"notified) {live_times[-1]:.2f}s", flush=True)
         new_base = build_tiny_model(os.path.join(work, "tiny-llama"), seed=9)
         t = time.perf_counter()
         import boto3
@@ -72,7 +75,8 @@ def main(runs: int = 5) -> None:
         update = time.perf_counter() - t
     print(f"endpoint creation (approval -> base model serving, smoke-tested): {created:.1f}s")
     print(f"approval -> adapter answering: median {statistics.median(times):.2f}s of {runs} "
-          f"(min {min(times):.2f}, max {max(times):.2f})")
+          f"(min {min(times):.2f}, max {max(times):.2f}); -> live in the catalog: median "
+          f"{statistics.median(live_times):.2f}s")
     print(f"base model update (approval -> new base serving, {runs} adapters re-attached): {update:.1f}s")
     stack.emulator.stop()
 

@@ -26,15 +26,21 @@ def apply(c, s, change: PackageChange) -> dict:
     return {**plan, "ready": False}
 
 
-def check(c, s, plan: dict) -> dict:
-    status, reason = serving_mode(c, s).status(plan["adapter"])
-    if status == "InService":
-        return {**plan, "ready": True}
-    if status in ("Failed", "Missing"):
-        raise AdapterDeploymentFailed(f"adapter {plan['adapter']}: {status} {reason or ''}".strip())
-    if time.time() > plan["deadline"]:
-        raise DeploymentTimedOut(f"adapter {plan['adapter']} not in service in time (status {status})")
-    return {**plan, "ready": False}
+def check(c, s, plan: dict, poll_seconds: float = 20) -> dict:
+    """Polls briefly in the Lambda (adapter components usually settle in seconds), then hands the
+    longer waits to the state machine's Wait state."""
+    mode, until = serving_mode(c, s), time.time() + poll_seconds
+    while True:
+        status, reason = mode.status(plan["adapter"])
+        if status == "InService":
+            return {**plan, "ready": True}
+        if status in ("Failed", "Missing"):
+            raise AdapterDeploymentFailed(f"adapter {plan['adapter']}: {status} {reason or ''}".strip())
+        if time.time() > plan["deadline"]:
+            raise DeploymentTimedOut(f"adapter {plan['adapter']} not in service in time (status {status})")
+        if time.time() > until:
+            return {**plan, "ready": False}
+        time.sleep(1)
 
 
 def rollback(c, s, plan: dict) -> dict:
