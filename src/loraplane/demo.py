@@ -2,9 +2,10 @@
 
 The embedded AWS emulator runs the real template; local SageMaker hosting runs the real serving
 container's server (vLLM on the CPU) behind the endpoint. A tiny base model package is approved
-and becomes the endpoint; three adapters are uploaded (one invalid, rejected with its reason); two
-are approved and answer, each differently from the base model; one is rejected and retired; a
-second version of the other is approved and replaces the first.
+and becomes the endpoint; adapters are fine-tuned on the shipped datasets (`loraplane train`);
+three are uploaded (one invalid, rejected with its reason); two are approved and answer, each in
+its own way; one is rejected and retired; a second version of the other is approved and replaces
+the first.
 """
 import json
 import os
@@ -84,15 +85,27 @@ class Journey:
         raise AssertionError(f"{adapter} still answers")
 
 
+DATASETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "datasets")
+
+
 def build_adapters(base_dir: str, work: str) -> dict[str, str]:
+    """Three adapters fine-tuned on the shipped datasets (support-bot v2 on the revised support
+    dataset), and a random rank-32 one that ingest rejects (MaxLoraRank 16)."""
+    from loraplane_training.sft import TrainOptions, train
+
     from .dev.tiny import build_tiny_adapter
 
-    return {
-        "support-bot": build_tiny_adapter(base_dir, os.path.join(work, "support-bot"), seed=1),
-        "sql-helper": build_tiny_adapter(base_dir, os.path.join(work, "sql-helper"), seed=2),
-        "big-rank": build_tiny_adapter(base_dir, os.path.join(work, "big-rank"), seed=3, rank=32),
-        "support-bot-v2": build_tiny_adapter(base_dir, os.path.join(work, "support-bot-v2"), seed=4),
-    }
+    adapters = {}
+    for name, dataset in (("support-bot", "support-bot"), ("sql-helper", "sql-helper"),
+                          ("support-bot-v2", "support-bot-v2")):
+        out = os.path.join(work, name)
+        r = train(TrainOptions(base_dir=base_dir, data=os.path.join(DATASETS, f"{dataset}.jsonl"), out_dir=out),
+                  progress=lambda line: None)
+        print(f"    trained {name:15s} on {dataset}.jsonl: {r.seconds:.1f}s, {r.steps} steps, "
+              f"loss {r.first_loss:.2f} -> {r.final_loss:.3f}", flush=True)
+        adapters[name] = out
+    adapters["big-rank"] = build_tiny_adapter(base_dir, os.path.join(work, "big-rank"), seed=3, rank=32)
+    return adapters
 
 
 def run() -> int:
@@ -107,7 +120,8 @@ def run() -> int:
         steps.run("Approval -> endpoint created, base model serving (vLLM on the CPU), smoke-tested",
                   j.wait_base_live, base_arn)
         answers = {"base model": j.ask(None)}
-        adapters = steps.run("Build four PEFT adapters (one with rank 32 > MaxLoraRank 16)",
+        adapters = steps.run("Fine-tune three PEFT adapters on examples/datasets/ (loraplane train), "
+                             "build one with rank 32 > MaxLoraRank 16",
                              build_adapters, local.tiny_base_model_dir(), work)
         steps.run("Upload three adapters to S3", lambda: [j.upload(adapters[n], n) for n in ("support-bot", "sql-helper", "big-rank")])
         bot, sql = steps.run("Ingest: validate -> register (two versions pending approval)",

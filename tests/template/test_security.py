@@ -8,7 +8,7 @@ PROJECT_TAGS = {"sagemaker:project-name", "sagemaker:project-id"}
 TAGGABLE = {
     "AWS::S3::Bucket", "AWS::KMS::Key", "AWS::DynamoDB::Table", "AWS::SNS::Topic", "AWS::SQS::Queue",
     "AWS::SageMaker::ModelPackageGroup", "AWS::Lambda::Function", "AWS::StepFunctions::StateMachine",
-    "AWS::Logs::LogGroup", "AWS::IAM::Role",
+    "AWS::Logs::LogGroup", "AWS::IAM::Role", "AWS::SageMaker::Pipeline",
 }
 # Actions without resource-level permissions: the only ones allowed on Resource "*".
 NO_RESOURCE_LEVEL = {
@@ -18,6 +18,8 @@ NO_RESOURCE_LEVEL = {
     "logs:DescribeResourcePolicies", "logs:DescribeLogGroups", "sagemaker:ListInferenceComponents",
     "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "application-autoscaling:RegisterScalableTarget",
     "application-autoscaling:PutScalingPolicy", "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies", "application-autoscaling:DeleteScalingPolicy",
+    "application-autoscaling:DeregisterScalableTarget", "sagemaker:ListEndpointConfigs", "sagemaker:ListModels",
 }
 
 
@@ -135,7 +137,8 @@ def test_registry_decisions_start_deployments_with_dead_letters(expanded):
 LIMITS = {"AWS::Lambda::Function": ("FunctionName", 64), "AWS::S3::Bucket": ("BucketName", 63),
           "AWS::SageMaker::ModelPackageGroup": ("ModelPackageGroupName", 63), "AWS::Events::Rule": ("Name", 64),
           "AWS::StepFunctions::StateMachine": ("StateMachineName", 80), "AWS::SQS::Queue": ("QueueName", 80),
-          "AWS::SNS::Topic": ("TopicName", 256), "AWS::DynamoDB::Table": ("TableName", 255)}
+          "AWS::SNS::Topic": ("TopicName", 256), "AWS::DynamoDB::Table": ("TableName", 255),
+          "AWS::SageMaker::Pipeline": ("PipelineName", 256)}
 
 
 def resolve_sub(value, params) -> str:
@@ -156,3 +159,25 @@ def test_names_fit_aws_limits_for_the_longest_project(expanded, kind):
         assert len(name) <= limit, f"{kind} {name} ({len(name)} > {limit})"
     endpoint = expanded["Outputs"]["EndpointName"]["Value"]
     assert len(resolve_sub(endpoint, LONGEST)) <= 63
+
+
+def test_run_time_names_fit_aws_limits_for_the_longest_project(expanded):
+    """What the control plane names at run time (endpoint_names.py), and the teardown's view of it."""
+    from loraplane_core import endpoint_names as n
+
+    from .conftest import LONGEST
+
+    prefix = f"{LONGEST['SageMakerProjectName']}-{LONGEST['SageMakerProjectId']}"
+    endpoint = resolve_sub(expanded["Outputs"]["EndpointName"]["Value"], LONGEST)
+    adapter = "a" + "-b" * 14 + "c"  # 30 characters, the longest adapter name
+    names = {"endpoint": endpoint, "base component": n.base_component(prefix),
+             "adapter component": n.adapter_component(endpoint, adapter),
+             "model (version 9999)": n.base_model_name(prefix, 9999),
+             "endpoint config (on-demand: the model's name)": n.base_model_name(prefix, 9999),
+             "endpoint config (inference components)": n.components_config(prefix)}
+    assert len(adapter) == 30 and len(prefix) == 53
+    too_long = {what: (name, len(name)) for what, name in names.items() if len(name) > 63}
+    assert too_long == {}
+    assert n.base_model_name(prefix, 9999).endswith("-9999")  # not truncated: versions stay distinct
+    assert all(n.owned_by(prefix, name) for what, name in names.items() if "component" not in what)
+    assert n.adapter_of_component(endpoint, names["adapter component"]) == adapter

@@ -21,6 +21,10 @@ def test_cfn_lint():
     run(str(BIN / "cfn-lint"), "template.yaml")
 
 
+def test_cfn_lint_organisation_template():
+    run(str(BIN / "cfn-lint"), "project_template/template.yaml")
+
+
 def test_sam_validate_lint():
     assert "is a valid SAM Template" in run(str(BIN / "sam"), "validate", "--lint").stdout + run(
         str(BIN / "sam"), "validate", "--lint").stderr

@@ -66,6 +66,14 @@ def test_only_real_transitions_proceed(aws):
     assert transitions.last_status(table, rejected.change.package_arn)["status"] == "Rejected"
 
 
+def test_creation_event_arriving_after_the_approval_in_the_same_second_is_ignored(aws):
+    """Registered and approved within one second: the Pending event, delivered last, changes nothing."""
+    table, _ = aws
+    assert transitions.detect(table, SETTINGS, event("Approved", "2026-01-01T10:00:00Z")).proceed
+    assert not transitions.detect(table, SETTINGS, event("PendingManualApproval", "2026-01-01T10:00:00Z")).proceed
+    assert transitions.last_status(table, event("Approved", "2026-01-01T10:00:00Z")["detail"]["ModelPackageArn"])["status"] == "Approved"
+
+
 def test_reconciler_replays_bypass_the_transition_check(aws):
     table, _ = aws
     ev = event("Approved", "2026-01-01T10:05:00Z")
@@ -104,7 +112,12 @@ def put_version(table, sm, adapter: str, sha: str, base: str, status: str, modif
 def change_for(item: dict, action: str, modified: str):
     ev = event("Approved" if action == "approved" else "Rejected", modified, version=item["package_version"], base_model=item["base_model"])
     ev["detail"]["ModelPackageArn"] = item["package_arn"]
-    return change_of(parse_event(ev), SETTINGS.base_group, GROUP)
+    change = change_of(parse_event(ev), SETTINGS.base_group, GROUP)
+    transitions.record_transition(TABLE["t"], change)  # as DetectTransition does before any plan
+    return change
+
+
+TABLE: dict = {}
 
 
 def set_base(table, name="tiny"):
@@ -113,6 +126,7 @@ def set_base(table, name="tiny"):
 
 def test_adapter_plans(aws):
     table, sm = aws
+    TABLE["t"] = table
     v1 = put_version(table, sm, "bot", "a" * 64, "tiny", "Approved", "2026-01-01T10:00:00+00:00")
     plan = deployments.plan_adapter(table, sm, "ep", change_for(v1, "approved", "2026-01-01T10:00:00+00:00"))
     assert plan["outcome"] == "deferred"  # no base model deployed yet
@@ -135,3 +149,24 @@ def test_adapter_plans(aws):
     assert deployments.plan_adapter(table, sm, "ep", change_for(v1, "rejected", "2026-01-01T11:00:00+00:00"))["outcome"] == "retire"
     # Rejecting a version that is not live changes nothing on the endpoint.
     assert deployments.plan_adapter(table, sm, "ep", change_for(v2, "rejected", "2026-01-01T11:00:00+00:00"))["outcome"] == "rejected_not_live"
+
+
+def test_a_decision_overtaken_by_a_newer_one_is_not_applied(aws):
+    """v approved at t1, rejected at t2; the approval's execution gets the lock last: it must not deploy."""
+    table, sm = aws
+    TABLE["t"] = table
+    set_base(table)
+    v = put_version(table, sm, "bot", "d" * 64, "tiny", "Approved", "2026-01-01T10:00:00+00:00")
+    approval = change_for(v, "approved", "2026-01-01T10:00:00+00:00")
+    change_for(v, "rejected", "2026-01-01T10:01:00+00:00")
+    assert deployments.plan_adapter(table, sm, "ep", approval)["outcome"] == "superseded"
+
+
+def test_a_decision_before_ingest_recorded_the_version_is_retried(aws):
+    table, sm = aws
+    TABLE["t"] = table
+    set_base(table)
+    v = put_version(table, sm, "late", "e" * 64, "tiny", "Approved", "2026-01-01T10:00:00+00:00")
+    table.delete_item(Key={"pk": v["pk"], "sk": v["sk"]})
+    with pytest.raises(deployments.VersionNotCatalogued):
+        deployments.plan_adapter(table, sm, "ep", change_for(v, "approved", "2026-01-01T10:00:00+00:00"))

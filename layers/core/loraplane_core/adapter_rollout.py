@@ -31,7 +31,7 @@ def check(c, s, plan: dict, poll_seconds: float = 20) -> dict:
     longer waits to the state machine's Wait state."""
     mode, until = serving_mode(c, s), time.time() + poll_seconds
     while True:
-        status, reason = mode.status(plan["adapter"])
+        status, reason = mode.status(plan["adapter"], (plan.get("target") or {}).get("artifact_uri"))
         if status == "InService":
             return {**plan, "ready": True}
         if status in ("Failed", "Missing"):
@@ -46,6 +46,8 @@ def check(c, s, plan: dict, poll_seconds: float = 20) -> dict:
 def rollback(c, s, plan: dict) -> dict:
     """Serve again what was live before the change (or nothing, if nothing was)."""
     mode, previous = serving_mode(c, s), plan.get("previous")
+    if plan["change"]["action"] == "rejected":
+        previous = None  # the version live before was just rejected: never put it back
     if previous:
         mode.apply(plan["adapter"], previous["artifact_uri"], deployments.manifest_entry(previous))
         return {"restored": previous["version"]}

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 from .endpoint_names import adapter_component, adapter_of_component, base_component
 
 LIVE_PREFIX = "live/"
+MANIFEST_TTL_SECONDS = 5  # the container's default LORAPLANE_MANIFEST_TTL_SECONDS
 MANIFEST_KEY = f"{LIVE_PREFIX}manifest.json"
 
 
@@ -54,9 +55,15 @@ class InferenceComponents:
                 or existing["InferenceComponentStatus"] == "Failed":
             self.sm.update_inference_component(InferenceComponentName=name, Specification=spec)
 
-    def status(self, adapter: str) -> tuple[str, str | None]:
+    def status(self, adapter: str, artifact_uri: str | None = None) -> tuple[str, str | None]:
         d = self.describe(self.component(adapter))
-        return (d["InferenceComponentStatus"], d.get("FailureReason")) if d else ("Missing", None)
+        if d is None:
+            return "Missing", None
+        served = d["Specification"].get("Container", {}).get("ArtifactUrl")
+        if d["InferenceComponentStatus"] == "InService" and artifact_uri and served != artifact_uri:
+            # SageMaker rolled the update back: the component serves the artifact it had before.
+            return "Failed", f"rolled back to {served}: {d.get('FailureReason') or 'update failed'}"
+        return d["InferenceComponentStatus"], d.get("FailureReason")
 
     def remove(self, adapter: str) -> None:
         if self.describe(self.component(adapter)) is not None:
@@ -71,7 +78,8 @@ class InferenceComponents:
             for ic in page.get("InferenceComponents", []):
                 adapter = adapter_of_component(self.endpoint, ic["InferenceComponentName"])
                 d = self.describe(ic["InferenceComponentName"]) if adapter else None
-                if d and d["Specification"].get("BaseInferenceComponentName"):
+                if d and d["Specification"].get("BaseInferenceComponentName") \
+                        and d["InferenceComponentStatus"] in ("InService", "Creating", "Updating"):
                     out[adapter] = sha_of_artifact(d["Specification"].get("Container", {}).get("ArtifactUrl"))
             if not page.get("NextToken"):
                 return out
@@ -88,8 +96,8 @@ class OnDemand:
         self.sm, self.s3, self.endpoint, self.bucket = sm, s3, endpoint, bucket
 
     def base_ready(self) -> bool:
-        try:
-            return self.sm.describe_endpoint(EndpointName=self.endpoint)["EndpointStatus"] == "InService"
+        try:  # Updating: auto scaling or a base model update; the model container still serves
+            return self.sm.describe_endpoint(EndpointName=self.endpoint)["EndpointStatus"] in ("InService", "Updating")
         except self.sm.exceptions.ClientError:
             return False
 
@@ -113,8 +121,16 @@ class OnDemand:
         manifest["adapters"][adapter] = entry
         self.write_manifest(manifest)
 
-    def status(self, adapter: str) -> tuple[str, str | None]:
-        return ("InService", None) if adapter in self.manifest()["adapters"] else ("Missing", None)
+    def status(self, adapter: str, artifact_uri: str | None = None) -> tuple[str, str | None]:
+        """In service once every container has re-read the manifest: containers keep it for
+        MANIFEST_TTL_SECONDS, so until twice that has passed a container may still serve the
+        previous version (and a smoke test would test that one)."""
+        manifest = self.manifest()
+        if adapter not in manifest["adapters"]:
+            return "Missing", None
+        written = datetime.datetime.fromisoformat(manifest.get("updated_at", "1970-01-01T00:00:00Z").replace("Z", "+00:00"))
+        settled = written + datetime.timedelta(seconds=2 * MANIFEST_TTL_SECONDS + 1)
+        return ("InService" if datetime.datetime.now(datetime.timezone.utc) >= settled else "Publishing"), None
 
     def remove(self, adapter: str) -> None:
         manifest = self.manifest()

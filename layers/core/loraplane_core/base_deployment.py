@@ -6,10 +6,11 @@ inference-components: the endpoint config has no model (managed instance scaling
 is the base inference component, updated with a rolling policy and the same alarms.
 A failed update leaves the old version serving: SageMaker rolls back, and check() reports it.
 """
+import datetime
 import time
 from dataclasses import asdict, dataclass
 
-from .endpoint_names import base_component, base_model_name
+from .endpoint_names import base_component, base_model_name, components_config
 from .package_events import PackageChange
 
 VARIANT = "AllTraffic"
@@ -38,27 +39,48 @@ class BaseTarget:
 def target_for(sm, table, s, change: PackageChange, deployed: "BaseTarget | None") -> "BaseTarget | None":
     """Approved: exactly the event's package. Rejected: if it is the one serving, the most recently
     approved other base package takes its place; otherwise nothing changes."""
+    from . import deployments, transitions
+
+    if deployments.is_stale(table, change):
+        return None  # a newer decision on this package came after: its own execution acts on it
     if change.action == "approved":
+        deployed_approval = (transitions.last_status(table, deployed.package_arn) or {}) if deployed else {}
+        if deployed and deployed.package_arn != change.package_arn and \
+                deployed_approval.get("status") == "Approved" and deployed_approval.get("modified", "") > change.modified:
+            return None  # the base model serving now was approved later: the later decision stands
         return BaseTarget.of(change)
     if deployed is None or deployed.package_arn != change.package_arn:
         return None
-    from . import transitions
+    described = latest_approved_base(sm, table, change.group, excluding=change.package_arn)
+    return target_of_package(described) if described else None  # none: keep serving, notify
 
-    candidates = []
-    pages = sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=change.group,
-                                                             ModelApprovalStatus="Approved")
-    for page in pages:
-        for p in page["ModelPackageSummaryList"]:
-            if p["ModelPackageArn"] != change.package_arn:
-                seen = transitions.last_status(table, p["ModelPackageArn"]) or {}
-                candidates.append((seen.get("modified", ""), p["ModelPackageArn"]))
-    if not candidates:
-        return None  # nothing else approved: keep serving rather than take the endpoint down
-    d = sm.describe_model_package(ModelPackageName=max(candidates)[1])
+
+def target_of_package(d: dict) -> "BaseTarget":
     from .package_events import artifact_of
 
     return BaseTarget(d["ModelPackageArn"], d["ModelPackageVersion"], d.get("CustomerMetadataProperties", {}).get(
         "base_model", f"version-{d['ModelPackageVersion']}"), artifact_of(d["InferenceSpecification"]) or "")
+
+
+def latest_approved_base(sm, table, group: str, excluding: str = "") -> dict | None:
+    """The most recently approved base package (by its recorded approval, else the registry's
+    LastModifiedTime; ties by version), skipping packages whose deployment failed for that approval."""
+    from . import transitions
+
+    candidates = []
+    pages = sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group, ModelApprovalStatus="Approved")
+    for page in pages:
+        for p in page["ModelPackageSummaryList"]:
+            if p["ModelPackageArn"] == excluding:
+                continue
+            seen = transitions.last_status(table, p["ModelPackageArn"]) or {}
+            if seen.get("deploy_failed") and seen.get("deploy_failed") == seen.get("modified"):
+                continue
+            d = sm.describe_model_package(ModelPackageName=p["ModelPackageArn"])
+            when = seen.get("modified") if seen.get("status") == "Approved" else \
+                d["LastModifiedTime"].astimezone(datetime.timezone.utc).isoformat()
+            candidates.append((when or "", d["ModelPackageVersion"], d))
+    return max(candidates, key=lambda c: c[:2])[2] if candidates else None
 
 
 def container_environment(s, base_model: str) -> dict[str, str]:
@@ -89,7 +111,7 @@ def ensure_model(sm, s, t: BaseTarget) -> str:
 
 def ensure_endpoint_config(sm, s, model_name: str | None) -> str:
     """With a model (on-demand), or without one (inference components: the model comes later)."""
-    name = model_name or f"{s.resource_prefix}-components"
+    name = model_name or components_config(s.resource_prefix)
     variant = {"VariantName": VARIANT, "InstanceType": s.instance_type, "InitialInstanceCount": s.instance_count}
     extra = {}
     if model_name:
@@ -113,6 +135,12 @@ def describe_endpoint(sm, name: str) -> dict | None:
         return None
 
 
+def sagemaker_timeout(s) -> int:
+    """SageMaker's own limit for an update, well inside our deadline, so that when we give up it
+    has already rolled back (600 is the API's minimum)."""
+    return max(600, s.deployment_timeout_seconds - 600)
+
+
 def rollback_alarms(s) -> dict:
     return {"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in s.rollback_alarms]}} if s.rollback_alarms else {}
 
@@ -122,9 +150,19 @@ def start(sm, s, t: BaseTarget) -> dict:
     return {**_start(sm, s, t), "target": asdict(t)}
 
 
+def delete_failed_endpoint(sm, s, endpoint: dict | None, wait_seconds: int = 240) -> dict | None:
+    """A endpoint whose creation failed cannot be updated: delete it, so it is created afresh."""
+    if endpoint is None or endpoint["EndpointStatus"] != "Failed":
+        return endpoint
+    sm.delete_endpoint(EndpointName=s.endpoint_name)
+    sm.get_waiter("endpoint_deleted").wait(EndpointName=s.endpoint_name,
+                                          WaiterConfig={"Delay": 5, "MaxAttempts": wait_seconds // 5})
+    return None
+
+
 def _start(sm, s, t: BaseTarget) -> dict:
     model = ensure_model(sm, s, t)
-    endpoint = describe_endpoint(sm, s.endpoint_name)
+    endpoint = delete_failed_endpoint(sm, s, describe_endpoint(sm, s.endpoint_name))
     deadline = int(time.time() + s.deployment_timeout_seconds)
     if s.serving_mode == "on-demand":
         config = ensure_endpoint_config(sm, s, model)
@@ -136,7 +174,7 @@ def _start(sm, s, t: BaseTarget) -> dict:
         sm.update_endpoint(EndpointName=s.endpoint_name, EndpointConfigName=config, DeploymentConfig={
             "BlueGreenUpdatePolicy": {
                 "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
-                "TerminationWaitInSeconds": 120, "MaximumExecutionTimeoutInSeconds": 3600},
+                "TerminationWaitInSeconds": 120, "MaximumExecutionTimeoutInSeconds": sagemaker_timeout(s)},
             **rollback_alarms(s)})
         return {"kind": "update", "model_name": model, "config_name": config, "deadline": deadline}
     if endpoint is None:
@@ -165,7 +203,7 @@ def update_base_component(sm, s, model: str) -> dict:
     sm.update_inference_component(InferenceComponentName=name, Specification=base_component_spec(model),
                                   DeploymentConfig={"RollingUpdatePolicy": {
                                       "MaximumBatchSize": {"Type": "COPY_COUNT", "Value": 1},
-                                      "WaitIntervalInSeconds": 60, "MaximumExecutionTimeoutInSeconds": 3600},
+                                      "WaitIntervalInSeconds": 60, "MaximumExecutionTimeoutInSeconds": sagemaker_timeout(s)},
                                       **rollback_alarms(s)})
     return {"kind": "update", "model_name": model, "config_name": None}
 

@@ -1,8 +1,11 @@
 """The outcome of each deployment: version states in the catalog, and an SNS notification."""
 import json
 
-from . import deployments
+from . import deployments, transitions
 from .deploy_models import DeploymentRecord
+
+# Errors that mean the version itself was tried and did not work.
+DEPLOYMENT_ERRORS = {"SmokeTestFailed", "AdapterDeploymentFailed", "DeploymentFailed", "DeploymentTimedOut"}
 
 SUBJECTS = {
     "deploy": "LoRA adapter {a} version {v} is live on {e}",
@@ -56,9 +59,12 @@ def record_base(table, r: DeploymentRecord) -> tuple[str, dict]:
 def record_failure(table, r: DeploymentRecord) -> tuple[str, dict]:
     change, err = r.change, r.error
     what = f"{change.kind} {change.name} version {change.version}" if change else "a registry decision"
-    if change and change.kind == "adapter" and change.action == "approved":
-        # Not live after all: the reconciler and later rejections skip it until it is approved again.
-        item = deployments.find_item(table, change.name, change.package_arn)
+    ran = r.rollback is not None or (err is not None and err.Error in DEPLOYMENT_ERRORS)
+    if change and change.action == "approved" and ran:
+        # The version itself failed (not, say, a lock timeout): the reconciler and later decisions
+        # skip it until it is approved again.
+        transitions.mark_deploy_failed(table, change)
+        item = deployments.find_item(table, change.name, change.package_arn) if change.kind == "adapter" else None
         if item and item.get("state") != "live":
             deployments.set_state(table, item, "failed", reason=f"deployment failed: {err.Error if err else 'Unknown'}")
     if change and change.kind == "adapter":

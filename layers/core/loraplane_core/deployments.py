@@ -58,10 +58,19 @@ def find_item(table, adapter: str, package_arn: str) -> dict | None:
     return next((v for v in versions(table, adapter) if v["package_arn"] == package_arn), None)
 
 
-def approval_time(table, item: dict) -> str:
-    """When the version was last approved (the transition record), for "the latest approval wins"."""
+class VersionNotCatalogued(Exception):
+    """The decision arrived before ingest recorded the version (auto-approval): retried."""
+
+
+def approval_time(table, item: dict, described: dict | None = None) -> str:
+    """When the version was last approved, for "the latest approval wins": the transition record, or
+    the registry's LastModifiedTime when the event was never seen (lost to the DLQ)."""
     seen = transitions.last_status(table, item["package_arn"]) or {}
-    return seen.get("modified", "") if seen.get("status") == "Approved" else ""
+    if seen.get("status") == "Approved":
+        return seen.get("modified", "")
+    if described and described.get("ModelApprovalStatus") == "Approved" and described.get("LastModifiedTime"):
+        return described["LastModifiedTime"].astimezone(datetime.timezone.utc).isoformat()
+    return ""
 
 
 def previous_approved(table, sm, adapter: str, base_model: str, excluding: str) -> dict | None:
@@ -70,10 +79,18 @@ def previous_approved(table, sm, adapter: str, base_model: str, excluding: str) 
     for v in versions(table, adapter):
         if v["package_arn"] == excluding or v.get("base_model") != base_model or v.get("state") == "failed":
             continue  # a version whose deployment failed waits for a new approval
-        status = sm.describe_model_package(ModelPackageName=v["package_arn"])["ModelApprovalStatus"]
-        if status == "Approved":
-            candidates.append((approval_time(table, v), int(v["package_version"]), v))
+        described = sm.describe_model_package(ModelPackageName=v["package_arn"])
+        if described["ModelApprovalStatus"] == "Approved":
+            candidates.append((approval_time(table, v, described), int(v["package_version"]), v))
     return max(candidates, key=lambda c: c[:2])[2] if candidates else None
+
+
+def is_stale(table, change: PackageChange) -> bool:
+    """A newer decision on this package was recorded after this event: its own execution acts on it."""
+    if change.replayed_by_reconciler:
+        return False
+    seen = transitions.last_status(table, change.package_arn) or {}
+    return bool(seen) and (seen.get("status"), seen.get("modified")) != (change.status, change.modified)
 
 
 def as_target(item: dict) -> dict:
@@ -88,8 +105,12 @@ def plan_adapter(table, sm, endpoint: str, change: PackageChange) -> dict:
     live = live_version(table, adapter)
     plan = {"adapter": adapter, "outcome": "unchanged", "target": None, "previous": as_target(live) if live else None,
             "change": change.model_dump()}
+    if is_stale(table, change):
+        return {**plan, "outcome": "superseded"}
     item = find_item(table, adapter, change.package_arn)
     if item is None:
+        if change.action == "approved":
+            raise VersionNotCatalogued(f"{adapter} version {change.version} is not in the catalog yet")
         return {**plan, "outcome": "unknown_version"}
     base = deployed_base(table, endpoint)
     if change.action == "approved":

@@ -16,11 +16,16 @@ def lock_key(endpoint: str) -> dict:
     return {"pk": f"lock#{endpoint}", "sk": "lock"}
 
 
-def acquire(table, endpoint: str, owner: str, now: float | None = None) -> bool:
+def lease_for(deployment_timeout_seconds: int) -> int:
+    """Longer than the longest change: a base update and its rollback, each with its deadline."""
+    return max(LEASE_SECONDS, 2 * deployment_timeout_seconds + 3600)
+
+
+def acquire(table, endpoint: str, owner: str, now: float | None = None, lease_seconds: int = LEASE_SECONDS) -> bool:
     now = now or time.time()
     try:
         table.put_item(
-            Item={**lock_key(endpoint), "owner": owner, "expires_at": int(now + LEASE_SECONDS), "taken_at": int(now)},
+            Item={**lock_key(endpoint), "owner": owner, "expires_at": int(now + lease_seconds), "taken_at": int(now)},
             ConditionExpression="attribute_not_exists(pk) OR #o = :me OR expires_at < :now",
             ExpressionAttributeNames={"#o": "owner"},
             ExpressionAttributeValues={":me": owner, ":now": int(now)},

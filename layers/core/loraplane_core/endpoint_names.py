@@ -23,3 +23,13 @@ def base_component(prefix: str) -> str:
 
 def base_model_name(prefix: str, version: int) -> str:
     return f"{prefix}-base-{version}"[:63]
+
+
+def components_config(prefix: str) -> str:
+    """The endpoint config of an inference-component endpoint (no model): at most 53 + 10."""
+    return f"{prefix}-ic-config"
+
+
+def owned_by(prefix: str, name: str) -> bool:
+    """Models and endpoint configs this project created: every one is named <prefix>-..."""
+    return name.startswith(f"{prefix}-")

@@ -15,6 +15,7 @@ from .names import check_adapter_name, is_relevant_file, parse_upload_key
 from .reasons import AdapterRejected
 from .s3_upload import fetch_upload, plan_upload
 from .settings import Settings
+from .training_metadata import attach_provenance
 from .validation import Policy, validate_adapter_dir
 
 
@@ -73,9 +74,11 @@ def validate_upload(c: Clients, s: Settings, event: dict, final: bool) -> Valida
         # Content-addressed artifact: duplicate events overwrite it with identical bytes.
         archive = os.path.join(work, "adapter.tar.gz")
         build_adapter_archive(work, archive)
-        artifact_key = f"artifacts/{name}/{checked.sha256}/adapter.tar.gz"
-        c.s3.upload_file(archive, bucket, artifact_key)
-        return result.model_copy(update={"artifact_uri": f"s3://{bucket}/{artifact_key}"})
+        artifact_prefix = f"artifacts/{name}/{checked.sha256}/"
+        c.s3.upload_file(archive, bucket, artifact_prefix + "adapter.tar.gz")
+        training = attach_provenance(c.s3, bucket, upload.prefix, checked.sha256, artifact_prefix)
+        return result.model_copy(update={"artifact_uri": f"s3://{bucket}/{artifact_prefix}adapter.tar.gz",
+                                         "training": training})
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

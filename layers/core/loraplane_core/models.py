@@ -3,6 +3,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from .training_metadata import TrainingProvenance
+
 Outcome = Literal["valid", "incomplete", "duplicate", "rejected", "ignored"]
 
 
@@ -25,6 +27,7 @@ class ValidationResult(BaseModel):
     size_bytes: int | None = None
     artifact_uri: str | None = None
     grace_seconds: int = 0  # for "incomplete": how long to wait for the rest of the upload
+    training: TrainingProvenance | None = None  # for pipeline-trained adapters (training_metadata.json)
 
 
 class Registration(BaseModel):

@@ -5,7 +5,7 @@ import datetime
 import json
 import time
 
-from . import deployments, endpoint_lock, transitions
+from . import base_deployment, deployments, endpoint_lock
 from .adapter_serving import serving_mode
 from .package_events import RECONCILER_SOURCE
 from .sagemaker_events import package_event_detail
@@ -16,21 +16,11 @@ def desired_adapter(c, adapter: str, base_model: str) -> dict | None:
     return deployments.previous_approved(c.catalog, c.sagemaker, adapter, base_model, excluding="")
 
 
-def latest_approved_base(c, s) -> dict | None:
-    approved = []
-    pages = c.sagemaker.get_paginator("list_model_packages").paginate(
-        ModelPackageGroupName=s.base_group, ModelApprovalStatus="Approved")
-    for page in pages:
-        for p in page["ModelPackageSummaryList"]:
-            seen = transitions.last_status(c.catalog, p["ModelPackageArn"]) or {}
-            approved.append((seen.get("modified", ""), p["ModelPackageArn"]))
-    return max(approved)[1] if approved else None
-
-
 def find_drift(c, s) -> list[dict]:
     table, drift = c.catalog, []
     base = deployments.deployed_base(table, s.endpoint_name)
-    wanted_base = latest_approved_base(c, s)
+    wanted = base_deployment.latest_approved_base(c.sagemaker, table, s.base_group)
+    wanted_base = wanted and wanted["ModelPackageArn"]
     if wanted_base and (base is None or base["package_arn"] != wanted_base):
         drift.append({"kind": "base", "expected": wanted_base, "actual": base and base["package_arn"],
                       "replay": wanted_base})
@@ -60,8 +50,9 @@ def replay_event(c, s, package_arn: str) -> dict:
 
 
 def reconcile(c, s, repair: bool = True) -> dict:
-    if endpoint_lock.holder(c.catalog, s.endpoint_name):
-        return {"skipped": "a deployment is in progress", "drift": []}
+    held = endpoint_lock.holder(c.catalog, s.endpoint_name)
+    if held and int(held.get("expires_at", 0)) > time.time():
+        return {"skipped": f"a deployment is in progress ({held.get('owner')})", "drift": []}
     drift = find_drift(c, s)
     started = []
     if repair:

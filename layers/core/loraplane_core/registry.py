@@ -5,6 +5,7 @@ from urllib.parse import urlparse
 
 from .base_model import BaseModelProfile
 from .models import Registration, ValidationResult
+from .training_metadata import metadata_properties, package_fields
 
 CONTENT_TYPES = ["application/json"]
 
@@ -36,7 +37,8 @@ def deployed_base_model(sm, s3, base_group: str) -> BaseModelProfile | None:
 
 
 def adapter_metadata(v: ValidationResult) -> dict[str, str]:
-    return {
+    training = metadata_properties(v.training) if v.training else {}
+    return training | {
         "adapter_name": v.adapter_name or "",
         "base_model": v.base_model or "",
         "rank": str(v.rank),
@@ -62,6 +64,7 @@ def register_adapter(sm, group: str, image: str, v: ValidationResult, auto_appro
         ModelApprovalStatus=status,
         CustomerMetadataProperties=adapter_metadata(v),
         ClientToken=token,
+        **(package_fields(v.training) if v.training else {}),
     )
     arn = resp["ModelPackageArn"]
     described = sm.describe_model_package(ModelPackageName=arn)

@@ -15,14 +15,23 @@ def record_transition(table, change: PackageChange) -> bool:
         table.put_item(
             Item={**package_key(change.package_arn), "status": change.status, "modified": change.modified,
                   "kind": change.kind, "name": change.name, "version": change.version},
-            # Same status = duplicate; an older decision arriving late = replay out of order.
-            ConditionExpression="attribute_not_exists(pk) OR (#s <> :s AND #m <= :m)",
+            # Same status = duplicate; an older decision arriving late = replay out of order. Times
+            # have one-second precision: within the same second, the creation's Pending event (which
+            # may arrive last) never overrides a decision.
+            ConditionExpression="attribute_not_exists(pk) OR (#s <> :s AND (#m < :m OR (#m = :m AND :s <> :pending)))",
             ExpressionAttributeNames={"#s": "status", "#m": "modified"},
-            ExpressionAttributeValues={":s": change.status, ":m": change.modified},
+            ExpressionAttributeValues={":s": change.status, ":m": change.modified, ":pending": "PendingManualApproval"},
         )
         return True
     except table.meta.client.exceptions.ConditionalCheckFailedException:
         return False
+
+
+def mark_deploy_failed(table, change: PackageChange) -> None:
+    """Remembers that this approval's deployment failed (a new approval clears it: new `modified`)."""
+    table.update_item(Key=package_key(change.package_arn), UpdateExpression="SET deploy_failed = :m",
+                      ConditionExpression="#m = :m", ExpressionAttributeNames={"#m": "modified"},
+                      ExpressionAttributeValues={":m": change.modified})
 
 
 def last_status(table, package_arn: str) -> dict | None:

@@ -2,8 +2,8 @@
 
 `install_all` is called once by the emulator before it serves requests.
 """
-from . import (cfn_gaps, eventbridge_targets, fast_waits, lambda_inprocess, s3_eventbridge, s3_secure_transport,
-               sagemaker_events, sagemaker_hosting, sagemaker_runtime)
+from . import (cfn_custom_resources, cfn_gaps, eventbridge_targets, fast_waits, lambda_inprocess, s3_eventbridge,
+               s3_secure_transport, sagemaker_events, sagemaker_hosting, sagemaker_runtime, servicecatalog_admin)
 
 _installed = False
 
@@ -18,6 +18,8 @@ def install_all(endpoint_url: str) -> None:
     s3_secure_transport.install()
     sagemaker_events.install()
     cfn_gaps.install()
+    cfn_custom_resources.install(endpoint_url)
+    servicecatalog_admin.install()
     fast_waits.install()
     sagemaker_hosting.install(endpoint_url)
     sagemaker_runtime.install()

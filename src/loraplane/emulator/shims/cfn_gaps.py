@@ -1,6 +1,6 @@
 """What moto's CloudFormation skips in our template, filled in.
 
-- No provisioners for AWS::SageMaker::ModelPackageGroup, AWS::S3::BucketPolicy,
+- No provisioners for AWS::SageMaker::ModelPackageGroup, AWS::SageMaker::Pipeline, AWS::S3::BucketPolicy,
   AWS::SQS::QueuePolicy or AWS::SNS::Subscription (moto only warns and skips them).
 - AWS::S3::Bucket ignores VersioningConfiguration, PublicAccessBlockConfiguration and
   NotificationConfiguration (so no EventBridge events would be sent).
@@ -59,8 +59,41 @@ class ModelPackageGroupResource(_Provisioned, CloudFormationModel):
     def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
         from moto.sagemaker.models import sagemaker_backends
 
-        name = cloudformation_json["Properties"].get("ModelPackageGroupName", resource_name)
+        # On DeleteStack the properties are unresolved (Fn::Sub): the physical id (the ARN) names it.
+        name = resource_name.rsplit("/", 1)[-1]
         sagemaker_backends[account_id][region_name].model_package_groups.pop(name, None)
+
+
+class PipelineResource(_Provisioned, CloudFormationModel):
+    """The fine-tuning pipeline: stored with its definition (moto runs no pipeline steps)."""
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "PipelineName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SageMaker::Pipeline"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.sagemaker.models import sagemaker_backends
+
+        props = cloudformation_json["Properties"]
+        definition = props["PipelineDefinition"]
+        name = props.get("PipelineName", resource_name)
+        sagemaker_backends[account_id][region_name].create_pipeline(
+            name, props.get("PipelineDisplayName", name), definition.get("PipelineDefinitionBody"),
+            definition.get("PipelineDefinitionS3Location"), props.get("PipelineDescription", ""), props["RoleArn"],
+            props.get("Tags", []), props.get("ParallelismConfiguration", {}))
+        return cls(name)  # Ref: the pipeline's name
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        from moto.sagemaker.models import sagemaker_backends
+
+        name = resource_name  # the physical id (the name); the properties are unresolved on DeleteStack
+        sagemaker_backends[account_id][region_name].pipelines.pop(name, None)
 
 
 class BucketPolicyResource(_Provisioned, CloudFormationModel):
@@ -166,7 +199,7 @@ class AlarmResource(_Provisioned, CloudFormationModel):
     def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
         from moto.cloudwatch.models import cloudwatch_backends
 
-        name = cloudformation_json["Properties"].get("AlarmName", resource_name)
+        name = resource_name  # the physical id; the properties are unresolved on DeleteStack
         cloudwatch_backends[account_id][region_name].delete_alarms([name])
 
 
