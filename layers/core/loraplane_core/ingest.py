@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
-from . import catalog, registry
+from . import catalog, deployments, registry
 from .archive import build_adapter_archive
 from .models import Registration, RecordRequest, ValidationResult
 from .names import check_adapter_name, is_relevant_file, parse_upload_key
@@ -58,7 +58,8 @@ def validate_upload(c: Clients, s: Settings, event: dict, final: bool) -> Valida
             return ValidationResult(outcome="incomplete", adapter_name=name, source=source,
                                     fingerprint=staged.fingerprint, grace_seconds=s.upload_grace_seconds)
         fetch_upload(c.s3, bucket, upload, staged, work, s.max_adapter_bytes)
-        base = registry.deployed_base_model(c.sagemaker, c.s3, s.base_group)
+        deployed = deployments.deployed_base(c.catalog, s.endpoint_name) if s.endpoint_name else None
+        base = registry.deployed_base_model(c.sagemaker, c.s3, s.base_group, deployed and deployed["package_arn"])
         checked = validate_adapter_dir(work, Policy(max_rank=s.max_lora_rank, max_bytes=s.max_adapter_bytes), base)
     except AdapterRejected as r:
         return ValidationResult(outcome="rejected", adapter_name=name, source=source, reason=str(r.reason),

@@ -25,9 +25,13 @@ def base_model_uri(package: dict) -> str:
     return source.get("S3Uri") or container["ModelDataUrl"]
 
 
-def deployed_base_model(sm, s3, base_group: str) -> BaseModelProfile | None:
-    """The latest approved base model package, with its module shapes from config.json."""
-    package = latest_approved_package(sm, base_group)
+def deployed_base_model(sm, s3, base_group: str, deployed_package_arn: str | None = None) -> BaseModelProfile | None:
+    """The base model the endpoint serves (the deployment's record), else - before any deployment
+    finished - the latest approved base package; with its module shapes from config.json."""
+    if deployed_package_arn:
+        package = sm.describe_model_package(ModelPackageName=deployed_package_arn)
+    else:
+        package = latest_approved_package(sm, base_group)
     if package is None:
         return None
     name = package.get("CustomerMetadataProperties", {}).get("base_model")
