@@ -6,7 +6,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from loraplane_core import deployments, endpoint_lock, transitions
 from loraplane_core.package_events import change_of, parse_event
@@ -20,18 +19,14 @@ SETTINGS = Settings(project_name="p", project_id="i", adapter_bucket="b", catalo
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    # In-process moto: no endpoint override (other tests in this process point boto3 at the emulator).
-    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SAGEMAKER"):
-        monkeypatch.delenv(var, raising=False)
-    with mock_aws():
-        ddb = boto3.resource("dynamodb", region_name="us-east-1")
-        table = ddb.create_table(TableName="catalog", BillingMode="PAY_PER_REQUEST",
-                                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                       {"AttributeName": "sk", "AttributeType": "S"}],
-                                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                            {"AttributeName": "sk", "KeyType": "RANGE"}])
-        yield table, boto3.client("sagemaker", region_name="us-east-1")
+def aws(in_process_aws):
+    ddb = boto3.resource("dynamodb", region_name="us-east-1")
+    table = ddb.create_table(TableName=f"catalog-{in_process_aws}", BillingMode="PAY_PER_REQUEST",
+                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                   {"AttributeName": "sk", "AttributeType": "S"}],
+                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                        {"AttributeName": "sk", "KeyType": "RANGE"}])
+    yield table, boto3.client("sagemaker", region_name="us-east-1")
 
 
 def event(status: str, modified: str, version: int = 2, **meta) -> dict:

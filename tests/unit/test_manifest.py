@@ -8,7 +8,6 @@ import shutil
 import boto3
 import pytest
 from botocore.config import Config
-from moto import mock_aws
 
 from loraplane.serve import ServeOptions, command, sagemaker_options
 from loraplane_core.validation import sha256_file
@@ -18,6 +17,7 @@ from loraplane_serving.manifest import LiveManifest, ManifestUnavailable
 from .test_serving_parts import CountingSource, make_cache
 
 SHA_A, SHA_B = "a" * 64, "B" * 64
+BUCKET = "live-bucket"  # removed after each test: moto's backends are shared with the session's emulator
 
 
 def doc(**adapters) -> str:
@@ -96,11 +96,13 @@ def test_first_read_failing_is_unavailable_not_empty(tmp_path, clock):
 
 
 @pytest.fixture
-def s3():
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="live-bucket")
-        yield client
+def s3(in_process_aws):
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    yield client
+    for o in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=o["Key"])
+    client.delete_bucket(Bucket=BUCKET)
 
 
 def test_s3_manifest_etag_nosuchkey_and_network_errors(s3, clock):
