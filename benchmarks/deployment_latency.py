@@ -15,10 +15,10 @@ import tempfile
 import time
 
 from loraplane import local
-from loraplane.adapters_list import invoke_args
 from loraplane.base_models import register
 from loraplane.dev.tiny import build_tiny_adapter, build_tiny_model
 from loraplane_core import deployments
+from loraplane_core.adapter_serving import invoke_args
 
 
 def poll(predicate, timeout: float = 900, interval: float = 0.2):
@@ -46,7 +46,7 @@ def main(runs: int = 5) -> None:
     body = json.dumps({"inputs": "Hello", "parameters": {"max_new_tokens": 4}})
 
     def answers(name: str) -> bool:
-        runtime.invoke_endpoint(**invoke_args(endpoint, name, out["ServingMode"]), ContentType="application/json", Body=body)
+        runtime.invoke_endpoint(**invoke_args(out["ServingMode"], endpoint, name), ContentType="application/json", Body=body)
         return True
 
     times, live_times = [], []

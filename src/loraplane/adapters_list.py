@@ -3,16 +3,9 @@ import json
 from collections import defaultdict
 
 from loraplane_core import catalog
-from loraplane_core.endpoint_names import adapter_component
+from loraplane_core.adapter_serving import invoke_args
 
 COLUMNS = ("ADAPTER", "VERSION", "STATE", "APPROVAL", "SHA256", "RANK", "DETAIL")
-
-
-def invoke_args(endpoint_name: str, adapter: str, serving_mode: str) -> dict:
-    """The InvokeEndpoint arguments that reach this adapter, in the stack's serving mode."""
-    if serving_mode == "on-demand":
-        return {"EndpointName": endpoint_name, "CustomAttributes": f"adapter={adapter}"}
-    return {"EndpointName": endpoint_name, "InferenceComponentName": adapter_component(endpoint_name, adapter)}
 
 
 def adapter_state(entry: dict) -> str:
@@ -55,7 +48,7 @@ def collect(table, sagemaker, endpoint_name: str | None = None, serving_mode: st
         live = [v for v in entry["versions"] if v["state"] == "live"]
         adapter = {"name": name, "state": adapter_state(entry), **entry}
         if live and endpoint_name:
-            adapter["invoke"] = invoke_args(endpoint_name, name, serving_mode)
+            adapter["invoke"] = invoke_args(serving_mode, endpoint_name, name)
         adapters.append(adapter)
     return adapters
 

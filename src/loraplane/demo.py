@@ -14,9 +14,10 @@ import tempfile
 import time
 
 from loraplane_core import deployments
+from loraplane_core.adapter_serving import invoke_args
 
 from . import local
-from .adapters_list import collect, invoke_args, render
+from .adapters_list import collect, render
 from .waiting import wait_until
 
 PROMPT = "Hello, who are you?"
@@ -70,9 +71,7 @@ class Journey:
                    timeout=600, interval=0.5, what=f"{name} version {item['package_version']} to be {state}")
 
     def ask(self, adapter: str | None) -> str:
-        args = invoke_args(self.endpoint, adapter, self.out["ServingMode"]) if adapter else \
-            {"EndpointName": self.endpoint, "InferenceComponentName": self.endpoint.removesuffix("-endpoint") + "-base"} \
-            if self.out["ServingMode"] == "inference-components" else {"EndpointName": self.endpoint}
+        args = invoke_args(self.out["ServingMode"], self.endpoint, adapter)
         body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 8}}
         resp = self.runtime.invoke_endpoint(**args, ContentType="application/json", Body=json.dumps(body))
         return json.loads(resp["Body"].read())[0]["generated_text"]

@@ -10,11 +10,19 @@ import datetime
 import json
 from urllib.parse import urlparse
 
-from .endpoint_names import adapter_component, adapter_of_component, base_component
+from .endpoint_names import adapter_component, adapter_of_component, base_component, prefix_of_endpoint
 
 LIVE_PREFIX = "live/"
 MANIFEST_TTL_SECONDS = 5  # the container's default LORAPLANE_MANIFEST_TTL_SECONDS
 MANIFEST_KEY = f"{LIVE_PREFIX}manifest.json"
+
+
+def invoke_args(serving_mode: str, endpoint: str, adapter: str | None) -> dict:
+    """The InvokeEndpoint arguments that reach an adapter (or, with None, the base model)."""
+    if serving_mode == "on-demand":
+        return {"EndpointName": endpoint, **({"CustomAttributes": f"adapter={adapter}"} if adapter else {})}
+    component = adapter_component(endpoint, adapter) if adapter else base_component(prefix_of_endpoint(endpoint))
+    return {"EndpointName": endpoint, "InferenceComponentName": component}
 
 
 def sha_of_artifact(uri: str | None) -> str | None:
@@ -86,7 +94,7 @@ class InferenceComponents:
             kwargs["NextToken"] = page["NextToken"]
 
     def invoke_args(self, adapter: str | None) -> dict:
-        return {"EndpointName": self.endpoint, "InferenceComponentName": self.component(adapter) if adapter else self.base}
+        return invoke_args(self.mode, self.endpoint, adapter)
 
 
 class OnDemand:
@@ -142,7 +150,7 @@ class OnDemand:
         return {name: e.get("sha256") for name, e in self.manifest()["adapters"].items()}
 
     def invoke_args(self, adapter: str | None) -> dict:
-        return {"EndpointName": self.endpoint, **({"CustomAttributes": f"adapter={adapter}"} if adapter else {})}
+        return invoke_args(self.mode, self.endpoint, adapter)
 
 
 def serving_mode(c, s):

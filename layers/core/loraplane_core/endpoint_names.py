@@ -17,6 +17,11 @@ def adapter_of_component(endpoint: str, component: str) -> str | None:
     return component[: -len(suffix)] if component.endswith(suffix) else None
 
 
+def prefix_of_endpoint(endpoint: str) -> str:
+    """The template names the endpoint <prefix>-endpoint."""
+    return endpoint.removesuffix("-endpoint")
+
+
 def base_component(prefix: str) -> str:
     return f"{prefix}-base"  # prefix = <project name (<=32)>-<project id (<=20)>: at most 58
 
