@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PIP_VERSION := 26.3
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install demo test test-unit test-integration test-template test-serving lint build lock image clean publish pipeline
+.PHONY: install demo test test-random test-unit test-integration test-template test-serving lint build lock image clean publish pipeline
 
 install: $(STAMP)
 
@@ -39,6 +39,11 @@ demo: install
 
 test: install
 	$(BIN)/pytest
+
+# The same suite with the modules, and the tests in each, in a random order (the seed is printed;
+# `make test-random SEED=n` repeats one). No test may depend on another's order or leftovers.
+test-random: install
+	$(BIN)/pytest -p random_order --random-order-bucket=module $(if $(SEED),--random-order-seed=$(SEED),--random-order)
 
 test-unit: install
 	$(BIN)/pytest tests/unit

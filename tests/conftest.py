@@ -50,5 +50,25 @@ def make_adapter(adapter_cache, tmp_path):
     return make
 
 
+@pytest.fixture(autouse=True, scope="module")
+def serving_processes_end_with_their_module():
+    """Every serving process a test module started is gone when the module ends, its whole process
+    group included; only the session stack's endpoint serves on (its fixture is session-wide)."""
+    import sys
+
+    hosting = sys.modules.get("loraplane.emulator.hosting")
+    before = set(hosting.manager().started) if hosting else set()
+    yield
+    hosting = sys.modules.get("loraplane.emulator.hosting")
+    if hosting is None:
+        return
+    from tests.stack_fixture import SESSION_ENDPOINTS
+
+    left = [c for c in hosting.manager().started if c not in before and c.group_alive()
+            and not any(c.label.startswith(f"{e}-") for e in SESSION_ENDPOINTS)]
+    assert not left, "serving processes outlived their test module: " + ", ".join(
+        f"{c.label} (pid {c.proc.pid}, log {c.log_path})" for c in left)
+
+
 # The emulated stack (started once per session, only by tests that ask for it).
 from tests.stack_fixture import emulator, notifications, stack  # noqa: E402,F401

@@ -12,6 +12,7 @@ from loraplane.waiting import wait_until
 from loraplane_core import catalog
 
 STACK = "loraplane-test"
+SESSION_ENDPOINTS: set[str] = set()  # endpoints of session-wide stacks: their serving processes outlive modules
 # Tests sleep through no real grace period: 20 s of Wait state take 1 s.
 os.environ["LORAPLANE_WAIT_SCALE"] = "0.05"
 
@@ -54,7 +55,8 @@ class Stack:
 
     def executions_for(self, key_prefix: str) -> list[dict]:
         out = []
-        for e in self.sfn.list_executions(stateMachineArn=self.machine)["executions"]:
+        pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.machine)
+        for e in (e for page in pages for e in page["executions"]):
             d = self.sfn.describe_execution(executionArn=e["executionArn"])
             if json.loads(d["input"])["detail"]["object"]["key"].startswith(key_prefix):
                 out.append(d)
@@ -67,13 +69,20 @@ def emulator() -> Emulator:
     em = Emulator().start()
     os.environ.update(em.environment())
     yield em
+    from loraplane.emulator import hosting
+    from loraplane.emulator.shims import lambda_runtime
+
     em.stop()
+    left = [c.label for c in hosting.manager().started if c.group_alive()]
+    assert not left, f"serving processes outlived the emulator: {left}"
+    assert not lambda_runtime.environments().pids(), "Lambda execution environments outlived the emulator"
 
 
 @pytest.fixture(scope="session")
 def stack(emulator, tiny_base_dir) -> Stack:
     params = local_parameters(UploadGraceSeconds="20", MaxLoraRank="16", MaxAdapterBytes="1000000")
     outputs = deploy_stack(emulator, STACK, params)
+    SESSION_ENDPOINTS.add(outputs["EndpointName"])
     s = Stack(emulator, outputs, params)
     import boto3
 

@@ -1,9 +1,9 @@
 """Registry decisions drive the endpoint: the deployment state machine in the emulator, with
 local SageMaker hosting running the real serving process (vLLM on the CPU).
 
-Tests run in file order on one stack: the base model approved by the session fixture is deployed
-first; adapters go live, are rejected, replaced; the base model updates (and a broken one fails)
-come last."""
+Every test works on adapters of its own, on the session's stack, in any order: the base model
+approved by the session fixture is deployed by the `endpoint` fixture; a base-model update leaves
+a compatible base serving, so the tests after it are unaffected."""
 import json
 import os
 import time
@@ -22,7 +22,7 @@ PROMPT = "Hello, who are you?"
 def executions(stack, status: str | None = None) -> list[dict]:
     sfn, arn = stack.sfn, stack.outputs["DeployStateMachineArn"]
     kwargs = {"stateMachineArn": arn, **({"statusFilter": status} if status else {})}
-    return sfn.list_executions(**kwargs)["executions"]
+    return [e for page in sfn.get_paginator("list_executions").paginate(**kwargs) for e in page["executions"]]
 
 
 def wait_deployments_idle(stack, timeout: float = 600) -> None:
@@ -79,6 +79,14 @@ def wait_state(stack, name: str, item: dict, state: str, timeout: float = 240) -
                what=f"{name} v{item['package_version']} to be {state}")
 
 
+def make_live(stack, adapter_dir: str, name: str) -> dict:
+    """A version of `name` uploaded, approved and live (smoke-tested)."""
+    item = upload_version(stack, adapter_dir, name)
+    decide(stack, item, "Approved")
+    wait_state(stack, name, item, "live")
+    return item
+
+
 @pytest.fixture(scope="module")
 def endpoint(stack):
     """The session's approved base model, deployed: endpoint and base component in service."""
@@ -94,8 +102,9 @@ def test_base_model_approval_created_the_endpoint(stack, endpoint):
         InferenceComponentName=base_component(stack.outputs["EndpointName"].removesuffix("-endpoint")))
     assert base["InferenceComponentStatus"] == "InService"
     assert isinstance(ask_base(stack), str)
-    done = [e for e in executions(stack) if "StartBaseDeployment" in states_entered(stack, e["executionArn"])]
-    assert len(done) == 1 and done[0]["status"] == "SUCCEEDED"
+    done = sorted((e for e in executions(stack) if "StartBaseDeployment" in states_entered(stack, e["executionArn"])),
+                  key=lambda e: e["startDate"])
+    assert done and done[0]["status"] == "SUCCEEDED"  # the first base deployment created the endpoint
 
 
 def test_approving_an_adapter_makes_it_live_and_answer(stack, endpoint, make_adapter, notifications):
@@ -110,37 +119,40 @@ def test_approving_an_adapter_makes_it_live_and_answer(stack, endpoint, make_ada
     assert any("alpha version" in s and "is live" in s for s in subjects)
 
 
-def test_duplicate_and_replayed_decisions_deploy_once(stack, endpoint):
+def test_duplicate_and_replayed_decisions_deploy_once(stack, endpoint, make_adapter):
+    alpha = make_live(stack, make_adapter(seed=17), "dup")
     wait_deployments_idle(stack)
-    alpha = next(i for i in stack.items("alpha") if i.get("state") == "live")
     applied_before = sum("ApplyAdapterDecision" in states_entered(stack, e["executionArn"]) for e in executions(stack))
     # Same decision again (an update that changes no status), and the same event delivered twice.
+    started = len(executions(stack))
     decide(stack, alpha, "Approved", reason="looked at it again")
     described = stack.sm.describe_model_package(ModelPackageName=alpha["package_arn"])
     from loraplane_core.sagemaker_events import package_event_detail
     entry = {"Source": "aws.sagemaker", "DetailType": "SageMaker Model Package State Change",
              "Detail": json.dumps(package_event_detail(described)), "Resources": [alpha["package_arn"]]}
     stack.emulator.client("events").put_events(Entries=[entry, entry])
-    time.sleep(3)
+    # Every update emits an event (sagemaker_events shim): one execution each, three in all.
+    wait_until(lambda: len(executions(stack)) >= started + 3, timeout=60, what="an execution for each of the 3 events",
+               seen=lambda _: len(executions(stack)) - started)
     wait_deployments_idle(stack)
     applied_after = sum("ApplyAdapterDecision" in states_entered(stack, e["executionArn"]) for e in executions(stack))
     assert applied_after == applied_before
-    assert version_state(stack, "alpha", alpha["package_arn"]) == "live"
+    assert version_state(stack, "dup", alpha["package_arn"]) == "live"
 
 
 def test_rejecting_the_live_version_brings_back_the_previous(stack, endpoint, make_adapter):
-    v1 = next(i for i in stack.items("alpha") if i.get("state") == "live")
-    v2 = upload_version(stack, make_adapter(seed=12), "alpha")
-    answer_v1 = ask_adapter(stack, "alpha")
+    v1 = make_live(stack, make_adapter(seed=18), "revert")
+    v2 = upload_version(stack, make_adapter(seed=12), "revert")
+    answer_v1 = ask_adapter(stack, "revert")
     decide(stack, v2, "Approved")
-    wait_state(stack, "alpha", v2, "live")
-    assert version_state(stack, "alpha", v1["package_arn"]) == "retired"
-    answer_v2 = ask_adapter(stack, "alpha")
+    wait_state(stack, "revert", v2, "live")
+    assert version_state(stack, "revert", v1["package_arn"]) == "retired"
+    answer_v2 = ask_adapter(stack, "revert")
     assert answer_v2 != answer_v1
     decide(stack, v2, "Rejected", reason="answers badly")
-    wait_state(stack, "alpha", v1, "live")
-    assert version_state(stack, "alpha", v2["package_arn"]) == "rejected"
-    assert ask_adapter(stack, "alpha") == answer_v1
+    wait_state(stack, "revert", v1, "live")
+    assert version_state(stack, "revert", v2["package_arn"]) == "rejected"
+    assert ask_adapter(stack, "revert") == answer_v1
 
 
 def test_rejecting_the_only_version_retires_the_adapter(stack, endpoint, make_adapter):
@@ -189,16 +201,16 @@ def zero_effect_copy(adapter_dir: str) -> str:
 
 
 def test_smoke_test_failure_rolls_back_and_notifies(stack, endpoint, make_adapter, notifications):
-    v1 = next(i for i in stack.items("alpha") if i.get("state") == "live")
-    before = ask_adapter(stack, "alpha")
-    bad = upload_version(stack, zero_effect_copy(make_adapter(seed=16)), "alpha")
+    v1 = make_live(stack, make_adapter(seed=19), "smoky")
+    before = ask_adapter(stack, "smoky")
+    bad = upload_version(stack, zero_effect_copy(make_adapter(seed=16)), "smoky")
     decide(stack, bad, "Approved")
     wait_until(lambda: any(i["sk"].startswith("failure#") and str(bad["package_version"]) in i["message"]
-                           for i in stack.items("alpha")), timeout=240, interval=1, what="the failure record")
+                           for i in stack.items("smoky")), timeout=240, interval=1, what="the failure record")
     wait_deployments_idle(stack)
-    assert version_state(stack, "alpha", bad["package_arn"]) == "failed"
-    assert version_state(stack, "alpha", v1["package_arn"]) == "live"
-    wait_until(lambda: answers(stack, "alpha") and ask_adapter(stack, "alpha") == before, timeout=60,
+    assert version_state(stack, "smoky", bad["package_arn"]) == "failed"
+    assert version_state(stack, "smoky", v1["package_arn"]) == "live"
+    wait_until(lambda: answers(stack, "smoky") and ask_adapter(stack, "smoky") == before, timeout=60,
                what="the previous version to answer again")
     failed = [n for n in notifications() if n["message"].get("event") == "deployment.failed"]
     assert failed and failed[-1]["message"]["error"] == "SmokeTestFailed"
@@ -211,26 +223,28 @@ def run_reconciler(stack, repair: bool) -> dict:
     return json.loads(resp["Payload"].read())
 
 
-def test_reconciler_reports_and_repairs_drift(stack, endpoint, notifications):
+def test_reconciler_reports_and_repairs_drift(stack, endpoint, make_adapter, notifications):
+    make_live(stack, make_adapter(seed=20), "drifty")
     wait_deployments_idle(stack)
     assert run_reconciler(stack, repair=False)["drift"] == []
     # Someone deletes a live adapter's component by hand.
-    component = adapter_component(stack.outputs["EndpointName"], "twin-a")
+    component = adapter_component(stack.outputs["EndpointName"], "drifty")
     stack.sm.delete_inference_component(InferenceComponentName=component)
     wait_until(lambda: component not in [c["InferenceComponentName"] for c in stack.sm.list_inference_components(
         EndpointNameEquals=stack.outputs["EndpointName"])["InferenceComponents"]], timeout=60, what="the deletion")
     report = run_reconciler(stack, repair=True)
-    assert [(d["adapter"], d["actual"]) for d in report["drift"]] == [("twin-a", None)] and report["repairs"]
+    assert [(d["adapter"], d["actual"]) for d in report["drift"]] == [("drifty", None)] and report["repairs"]
     assert any(n["message"].get("event") == "reconcile.drift" for n in notifications())
     wait_deployments_idle(stack)
-    wait_until(lambda: answers(stack, "twin-a"), timeout=120, what="twin-a to answer again")
+    wait_until(lambda: answers(stack, "drifty"), timeout=120, what="drifty to answer again")
     assert run_reconciler(stack, repair=False)["drift"] == []
 
 
-def test_base_model_update_keeps_adapters_serving(stack, endpoint, tmp_path):
+def test_base_model_update_keeps_adapters_serving(stack, endpoint, tmp_path, make_adapter):
     from loraplane.dev.tiny import build_tiny_model
 
-    before = ask_adapter(stack, "alpha")
+    make_live(stack, make_adapter(seed=21), "rebased")
+    before = ask_adapter(stack, "rebased")
     new_dir = build_tiny_model(str(tmp_path / "tiny-llama"), seed=7)  # same model name, new weights
     import boto3
 
@@ -241,14 +255,16 @@ def test_base_model_update_keeps_adapters_serving(stack, endpoint, tmp_path):
     print(f"base model update in {time.perf_counter() - t0:.1f}s")
     wait_deployments_idle(stack)
     assert stack.sm.describe_endpoint(EndpointName=stack.outputs["EndpointName"])["EndpointStatus"] == "InService"
-    assert isinstance(ask_adapter(stack, "alpha"), str) and ask_adapter(stack, "alpha") != before  # new base weights
+    assert isinstance(ask_adapter(stack, "rebased"), str) and ask_adapter(stack, "rebased") != before  # new base weights
 
 
-def test_failed_base_model_update_leaves_the_old_one_serving(stack, endpoint, tmp_path, notifications, tiny_base_dir):
+def test_failed_base_model_update_leaves_the_old_one_serving(stack, endpoint, tmp_path, notifications, tiny_base_dir,
+                                                             make_adapter):
     import shutil
 
     import boto3
 
+    make_live(stack, make_adapter(seed=22), "steady")
     broken = tmp_path / "broken"
     shutil.copytree(tiny_base_dir, broken)
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
@@ -260,4 +276,4 @@ def test_failed_base_model_update_leaves_the_old_one_serving(stack, endpoint, tm
     wait_deployments_idle(stack)
     assert deployments.deployed_base(stack.table, stack.outputs["EndpointName"])["package_arn"] == served_before["package_arn"]
     assert ask_base(stack) == answer_before
-    assert isinstance(ask_adapter(stack, "alpha"), str)
+    assert isinstance(ask_adapter(stack, "steady"), str)

@@ -19,9 +19,11 @@ def test_register_failure_ends_in_ingest_failed(stack, make_adapter, notificatio
     try:
         stack.upload(make_adapter(seed=31), "doomed")
         item = stack.wait_for_item("doomed", "failure#", timeout=120)
+        # Both files' executions run at once: the group comes back only when both are done, or the
+        # later one's retries would register the version after all.
+        stack.wait_idle(timeout=180)
     finally:
         groups[name] = group
-    stack.wait_idle()
     assert item["state"] == "failed" and item["reason"]
     statuses = {e["status"] for e in stack.executions_for("adapters/doomed/")}
     assert statuses == {"FAILED"}
@@ -57,7 +59,7 @@ def test_undeliverable_event_goes_to_dead_letter_queue(stack):
 
 
 def test_lambda_errors_surface_as_function_errors(stack):
-    """The in-process Lambda runner reports a handler exception like Lambda does."""
+    """The emulated Lambda runtime reports a handler exception like Lambda does."""
     fn = f"{stack.params['SageMakerProjectName']}-{stack.params['SageMakerProjectId']}-record"
     resp = stack.emulator.client("lambda").invoke(FunctionName=fn, Payload=json.dumps({"kind": "nonsense"}))
     assert resp.get("FunctionError")

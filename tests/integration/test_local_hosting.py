@@ -10,7 +10,6 @@ import io
 import json
 import os
 import tarfile
-import time
 
 import boto3
 import pytest
@@ -21,6 +20,7 @@ from botocore.exceptions import ClientError
 from loraplane.emulator import hosting
 from loraplane.emulator.server import CREDENTIALS
 from loraplane.emulator.shims.sagemaker_runtime import payload_part, stream_error
+from loraplane.waiting import wait_until
 
 BUCKET = "hosting-models"
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
@@ -30,13 +30,7 @@ START = 400  # seconds for a vLLM start on a busy 2-core machine
 
 
 def wait_for(probe, timeout: float = START, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(1)
+    return wait_until(probe, timeout=timeout, interval=1, what=what)
 
 
 def component(sm, name: str) -> dict:
@@ -122,7 +116,9 @@ def lora_endpoint(aws, adapter_cache):
     for name in ("ad-one", "ad-two"):
         d = settled(sm, name)
         assert d["InferenceComponentStatus"] == "InService", d.get("FailureReason")
-    return sm
+    yield sm
+    sm.delete_endpoint(EndpointName=IC_ENDPOINT)  # its containers stop with it
+    assert hosting.container_for(IC_ENDPOINT, "base") is None
 
 
 def tokens(rt, endpoint: str = IC_ENDPOINT, **kwargs) -> list[int]:
@@ -296,12 +292,13 @@ def test_deleted_adapter_no_longer_answers(aws, lora_endpoint):
 
 
 # -- a model-variant endpoint ------------------------------------------------------------------------
-def test_model_endpoint_create_and_blue_green_update(aws):
+def test_model_endpoint_create_and_blue_green_update(aws, request):
     _, _, sm, rt = aws
     for config, model in (("model-config-a", "tiny"), ("model-config-b", "tiny-b"), ("model-config-broken", "broken")):
         sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
             "VariantName": "primary", "ModelName": model, "InstanceType": "ml.g6.xlarge", "InitialInstanceCount": 1}])
     sm.create_endpoint(EndpointName="model-endpoint", EndpointConfigName="model-config-a")
+    request.addfinalizer(lambda: hosting.manager().stop(hosting.container_for("model-endpoint")))  # also on failure
     assert sm.describe_endpoint(EndpointName="model-endpoint")["EndpointStatus"] == "Creating"
     assert error_of(lambda: sm.update_endpoint(EndpointName="model-endpoint", EndpointConfigName="model-config-b")
                     )["Error"]["Message"].startswith("Cannot update in-progress endpoint")

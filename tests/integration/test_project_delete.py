@@ -2,6 +2,8 @@
 EndpointCleanup custom resource (run by the emulator's CloudFormation on DeleteStack) deletes the
 adapter components, the base component, the scaling target, the endpoint (its serving process
 stops), the endpoint configs and the models. A stack of its own (one real vLLM-CPU endpoint)."""
+import json
+
 import boto3
 import pytest
 
@@ -77,6 +79,30 @@ def test_deleting_the_stack_leaves_nothing_behind(emulator, live):
         emulator.client("lambda").get_function(FunctionName=f"{PREFIX}-cleanup")
     # The adapter bucket is retained (DeletionPolicy), with the adapters in it.
     assert emulator.client("s3").list_objects_v2(Bucket=live.bucket, Prefix="adapters/teardown-a/")["KeyCount"] == 2
+
+
+def test_deletion_waits_for_the_deployment_in_flight(emulator):
+    """The cause of a stack that never left DELETE_IN_PROGRESS: the cleanup waits for the endpoint
+    lock while a deployment holds it, and the deployment releases it from another Lambda
+    invocation. Invocations must overlap (as on AWS), or neither ever finishes."""
+    params = local_parameters("lpinf", "p-inflight")
+    deploy_stack(emulator, "loraplane-delete-inflight", params)
+    lock_fn, owner = f"{params['SageMakerProjectName']}-{params['SageMakerProjectId']}-lock", "deploy-in-flight"
+    lam, cfn = emulator.client("lambda"), emulator.client("cloudformation")
+
+    def lock(action: str) -> dict:
+        resp = lam.invoke(FunctionName=lock_fn, Payload=json.dumps({"action": action, "owner": owner}))
+        assert not resp.get("FunctionError"), resp["Payload"].read()
+        return json.loads(resp["Payload"].read())
+
+    assert lock("acquire") == {"acquired": True}
+    cfn.delete_stack(StackName="loraplane-delete-inflight")
+    statuses = lambda: [s["StackStatus"] for s in cfn.list_stacks()["StackSummaries"]  # noqa: E731
+                        if s["StackName"] == "loraplane-delete-inflight"]
+    assert statuses() == ["DELETE_IN_PROGRESS"]  # the cleanup waits for the lock
+    assert lock("release") == {"released": True}  # the deployment ends while the cleanup runs
+    wait_until(lambda: statuses() == ["DELETE_COMPLETE"], timeout=120, what="the stack to be deleted",
+               seen=lambda _: statuses())
 
 
 def test_project_delete_command_tears_down_then_deletes(emulator, capsys):

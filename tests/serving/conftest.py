@@ -3,9 +3,9 @@ Llama-style model, adapters in S3 (the embedded emulator), a small disk cache an
 test_live_manifest.py starts a second one (on-demand mode) for its module with `run_server`."""
 import os
 import shutil
+import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +14,8 @@ import requests
 import torch
 from safetensors.torch import load_file
 
-from loraplane.emulator.server import ACCOUNT, free_port
+from loraplane.emulator.server import free_port
+from loraplane.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 BUCKET = "serving-adapters"
@@ -96,25 +97,51 @@ class Server:
 
 
 def run_server(args: list[str], env: dict[str, str], log: Path):
-    """`loraplane serve` on a free port with these extra arguments; yields a Server once it answers /ping."""
+    """`loraplane serve` on a free port with these extra arguments; yields a Server once it answers
+    /ping; afterwards the server and every process it started (its own group) are gone."""
     port = free_port()
     cmd = [str(BIN / "loraplane"), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env})
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env},
+                                start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while True:
+
+    def answers() -> bool:
         assert proc.poll() is None, f"server exited:\n{log.read_text()[-5000:]}"
         try:
-            if requests.get(url + "/ping", timeout=2).status_code == 200:
-                break
+            return requests.get(url + "/ping", timeout=2).status_code == 200
         except requests.ConnectionError:
-            pass
-        assert time.monotonic() < deadline, f"server did not start:\n{log.read_text()[-5000:]}"
-        time.sleep(1)
-    yield Server(url, log)
-    proc.terminate()
-    proc.wait(timeout=60)
+            return False
+
+    try:
+        wait_until(answers, timeout=300, interval=1, what=f"{url}/ping", seen=lambda _: log.read_text()[-2000:])
+        yield Server(url, log)
+    finally:
+        stop_group(proc)
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the server's group, SIGKILL after 60 s; asserts that nothing of it is left."""
+    def group_gone() -> bool:
+        proc.poll()
+        try:
+            os.killpg(proc.pid, 0)
+            return False
+        except ProcessLookupError:
+            return True
+
+    for sig, grace in ((signal.SIGTERM, 60), (signal.SIGKILL, 10)):
+        if group_gone():
+            break
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            wait_until(group_gone, timeout=grace, interval=0.1, what=f"the server's processes (group {proc.pid}) to end")
+        except TimeoutError:
+            continue
+    assert group_gone(), f"the server's processes (group {proc.pid}) outlived it"
 
 
 @pytest.fixture(scope="session")

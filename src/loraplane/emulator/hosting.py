@@ -95,15 +95,30 @@ class Container:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def group_alive(self) -> bool:
+        """Whether any process of the container's group (the server, vLLM's engine) still runs."""
+        if self.proc is None:
+            return False
+        self.proc.poll()  # reap the leader, or the group lives on as a zombie
+        try:
+            os.killpg(self.proc.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        """SIGTERM to the whole group, SIGKILL after STOP_GRACE; returns once every process is gone."""
+        if self.proc is None:
             return
         _signal_group(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
+        deadline = time.monotonic() + STOP_GRACE
+        while self.group_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.group_alive():
             _signal_group(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=STOP_GRACE)
+            deadline = time.monotonic() + STOP_GRACE
+            while self.group_alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -119,7 +134,8 @@ class Hosting:
     def __init__(self):
         self.endpoint_url: str | None = None
         self.root: Path | None = None
-        self.containers: list[Container] = []
+        self.containers: list[Container] = []  # running
+        self.started: list[Container] = []  # every container ever started (tests check none outlives them)
         self._models: dict[str, str] = {}  # artifact URI -> local model dir
         self._lock = threading.RLock()
         self._counter = 0
@@ -169,6 +185,7 @@ class Hosting:
         container = Container(label, model_dir, env, self.workdir() / "logs" / f"{label}-{n}.log")
         with self._lock:
             self.containers.append(container)
+            self.started.append(container)
         return container.start()
 
     def stop(self, container: Container | None) -> None:

@@ -49,8 +49,10 @@ class Emulator:
 
     def stop(self) -> None:
         from . import hosting
+        from .shims import lambda_runtime
 
         hosting.stop_all()  # the local SageMaker containers outlive no emulator
+        lambda_runtime.environments().stop_all()  # nor do Lambda execution environments
         if self._server:
             self._server.stop()
             self._server = None

@@ -2,7 +2,7 @@
 
 `install_all` is called once by the emulator before it serves requests.
 """
-from . import (cfn_custom_resources, cfn_gaps, eventbridge_targets, fast_waits, lambda_inprocess, s3_eventbridge,
+from . import (cfn_custom_resources, cfn_gaps, eventbridge_targets, fast_waits, lambda_runtime, s3_eventbridge,
                s3_secure_transport, sagemaker_events, sagemaker_hosting, sagemaker_runtime, servicecatalog_admin)
 
 _installed = False
@@ -12,7 +12,7 @@ def install_all(endpoint_url: str) -> None:
     global _installed
     if _installed:
         return
-    lambda_inprocess.install(endpoint_url)
+    lambda_runtime.install(endpoint_url)
     eventbridge_targets.install()
     s3_eventbridge.install()
     s3_secure_transport.install()
