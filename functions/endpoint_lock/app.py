@@ -3,10 +3,10 @@ import datetime
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
-
 from loraplane_core import endpoint_lock
 from loraplane_core.aws import clients
 from loraplane_core.deploy_models import LockRequest
+from loraplane_core.errors import LockTimeout
 from loraplane_core.settings import Settings
 
 logger, tracer = Logger(), Tracer()
@@ -33,6 +33,6 @@ def lambda_handler(request: LockRequest, context) -> dict:
         return {"acquired": True}
     if waited_seconds(request.started_at) > SETTINGS.lock_wait_seconds:
         holder = endpoint_lock.holder(table, endpoint) or {}
-        raise endpoint_lock.LockTimeout(f"{endpoint} is held by {holder.get('owner')} for longer than "
+        raise LockTimeout(f"{endpoint} is held by {holder.get('owner')} for longer than "
                                         f"{SETTINGS.lock_wait_seconds}s")
     return {"acquired": False}

@@ -2,10 +2,10 @@
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
-
 from loraplane_core import smoke
 from loraplane_core.aws import clients
 from loraplane_core.deploy_models import SmokeRequest
+from loraplane_core.errors import SmokeTestFailed
 from loraplane_core.settings import Settings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
@@ -23,7 +23,7 @@ def lambda_handler(request: SmokeRequest, context) -> dict:
             result = smoke.smoke_adapter(CLIENTS, SETTINGS, request.deployment["adapter"])
         else:
             result = smoke.smoke_base(CLIENTS, SETTINGS)
-    except smoke.SmokeTestFailed:
+    except SmokeTestFailed:
         metrics.add_metric(name="SmokeTestFailed", unit=MetricUnit.Count, value=1)
         raise
     metrics.add_metric(name="SmokeTestPassed", unit=MetricUnit.Count, value=1)

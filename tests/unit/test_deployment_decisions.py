@@ -6,8 +6,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-
-from loraplane_core import deployments, endpoint_lock, transitions
+from loraplane_core import deployments, endpoint_lock, errors, transitions
 from loraplane_core.package_events import change_of, parse_event
 from loraplane_core.settings import Settings
 
@@ -163,5 +162,5 @@ def test_a_decision_before_ingest_recorded_the_version_is_retried(aws):
     set_base(table)
     v = put_version(table, sm, "late", "e" * 64, "tiny", "Approved", "2026-01-01T10:00:00+00:00")
     table.delete_item(Key={"pk": v["pk"], "sk": v["sk"]})
-    with pytest.raises(deployments.VersionNotCatalogued):
+    with pytest.raises(errors.VersionNotCatalogued):
         deployments.plan_adapter(table, sm, "ep", change_for(v, "approved", "2026-01-01T10:00:00+00:00"))

@@ -4,12 +4,8 @@ import time
 
 from . import deployments
 from .adapter_serving import serving_mode
-from .base_deployment import DeploymentTimedOut
+from .errors import AdapterDeploymentFailed, DeploymentTimedOut
 from .package_events import PackageChange
-
-
-class AdapterDeploymentFailed(Exception):
-    pass
 
 
 def apply(c, s, change: PackageChange) -> dict:

@@ -11,6 +11,7 @@ import json
 from urllib.parse import urlparse
 
 from .endpoint_names import adapter_component, adapter_of_component, base_component, prefix_of_endpoint
+from .sagemaker_gateway import describe
 
 LIVE_PREFIX = "live/"
 MANIFEST_TTL_SECONDS = 5  # the container's default LORAPLANE_MANIFEST_TTL_SECONDS
@@ -40,12 +41,7 @@ class InferenceComponents:
         return adapter_component(self.endpoint, adapter)
 
     def describe(self, name: str) -> dict | None:
-        try:
-            return self.sm.describe_inference_component(InferenceComponentName=name)
-        except self.sm.exceptions.ClientError as e:
-            if e.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound", "ValidationError"):
-                return None
-            raise
+        return describe(self.sm.describe_inference_component, InferenceComponentName=name)
 
     def base_ready(self) -> bool:
         base = self.describe(self.base)
@@ -104,10 +100,9 @@ class OnDemand:
         self.sm, self.s3, self.endpoint, self.bucket = sm, s3, endpoint, bucket
 
     def base_ready(self) -> bool:
-        try:  # Updating: auto scaling or a base model update; the model container still serves
-            return self.sm.describe_endpoint(EndpointName=self.endpoint)["EndpointStatus"] in ("InService", "Updating")
-        except self.sm.exceptions.ClientError:
-            return False
+        endpoint = describe(self.sm.describe_endpoint, EndpointName=self.endpoint)
+        # Updating: auto scaling or a base model update; the model container still serves
+        return endpoint is not None and endpoint["EndpointStatus"] in ("InService", "Updating")
 
     def manifest(self) -> dict:
         try:

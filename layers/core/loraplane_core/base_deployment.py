@@ -11,17 +11,11 @@ import time
 from dataclasses import asdict, dataclass
 
 from .endpoint_names import base_component, base_model_name, components_config
+from .errors import DeploymentFailed, DeploymentTimedOut
 from .package_events import PackageChange
+from .sagemaker_gateway import describe
 
 VARIANT = "AllTraffic"
-
-
-class DeploymentFailed(Exception):
-    pass
-
-
-class DeploymentTimedOut(Exception):
-    pass
 
 
 @dataclass
@@ -94,9 +88,7 @@ def container_environment(s, base_model: str) -> dict[str, str]:
 
 def ensure_model(sm, s, t: BaseTarget) -> str:
     name = base_model_name(s.resource_prefix, t.version)
-    try:
-        sm.describe_model(ModelName=name)
-    except sm.exceptions.ClientError:
+    if describe(sm.describe_model, ModelName=name) is None:
         sm.create_model(
             ModelName=name, ExecutionRoleArn=s.execution_role_arn,
             PrimaryContainer={
@@ -121,18 +113,13 @@ def ensure_endpoint_config(sm, s, model_name: str | None) -> str:
                                                "MaxInstanceCount": max(s.instance_count, s.max_instance_count)},
                     "RoutingConfig": {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"}}
         extra = {"ExecutionRoleArn": s.execution_role_arn}
-    try:
-        sm.describe_endpoint_config(EndpointConfigName=name)
-    except sm.exceptions.ClientError:
+    if describe(sm.describe_endpoint_config, EndpointConfigName=name) is None:
         sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant], **extra)
     return name
 
 
 def describe_endpoint(sm, name: str) -> dict | None:
-    try:
-        return sm.describe_endpoint(EndpointName=name)
-    except sm.exceptions.ClientError:
-        return None
+    return describe(sm.describe_endpoint, EndpointName=name)
 
 
 def sagemaker_timeout(s) -> int:
@@ -190,10 +177,7 @@ def base_component_spec(model: str) -> dict:
 
 def update_base_component(sm, s, model: str) -> dict:
     name = base_component(s.resource_prefix)
-    try:
-        current = sm.describe_inference_component(InferenceComponentName=name)
-    except sm.exceptions.ClientError:
-        current = None
+    current = describe(sm.describe_inference_component, InferenceComponentName=name)
     if current is None:
         sm.create_inference_component(InferenceComponentName=name, EndpointName=s.endpoint_name, VariantName=VARIANT,
                                       Specification=base_component_spec(model), RuntimeConfig={"CopyCount": 1})
@@ -225,9 +209,8 @@ def check(sm, s, dep: dict) -> dict:
             raise DeploymentFailed(f"update to {dep['config_name']} rolled back: {endpoint.get('FailureReason')}")
         return {**dep, "done": True, "status": status}
     name = base_component(s.resource_prefix)
-    try:
-        ic = sm.describe_inference_component(InferenceComponentName=name)
-    except sm.exceptions.ClientError:
+    ic = describe(sm.describe_inference_component, InferenceComponentName=name)
+    if ic is None:
         update_base_component(sm, s, dep["model_name"])  # a new endpoint is in service: add the base model
         return {**dep, "done": False, "status": "Creating"}
     ic_status = ic["InferenceComponentStatus"]

@@ -3,9 +3,9 @@ import json
 
 from . import deployments, transitions
 from .deploy_models import DeploymentRecord
+from .errors import DEPLOYMENT_FAILURE_NAMES
 
 # Errors that mean the version itself was tried and did not work.
-DEPLOYMENT_ERRORS = {"SmokeTestFailed", "AdapterDeploymentFailed", "DeploymentFailed", "DeploymentTimedOut"}
 
 SUBJECTS = {
     "deploy": "LoRA adapter {a} version {v} is live on {e}",
@@ -59,7 +59,7 @@ def record_base(table, r: DeploymentRecord) -> tuple[str, dict]:
 def record_failure(table, r: DeploymentRecord) -> tuple[str, dict]:
     change, err = r.change, r.error
     what = f"{change.kind} {change.name} version {change.version}" if change else "a registry decision"
-    ran = r.rollback is not None or (err is not None and err.Error in DEPLOYMENT_ERRORS)
+    ran = r.rollback is not None or (err is not None and err.Error in DEPLOYMENT_FAILURE_NAMES)
     if change and change.action == "approved" and ran:
         # The version itself failed (not, say, a lock timeout): the reconciler and later decisions
         # skip it until it is approved again.

@@ -9,6 +9,7 @@ import datetime
 from boto3.dynamodb.conditions import Key
 
 from . import catalog, transitions
+from .errors import VersionNotCatalogued
 from .package_events import PackageChange
 
 
@@ -56,10 +57,6 @@ def set_state(table, item: dict, state: str, **attrs) -> None:
 
 def find_item(table, adapter: str, package_arn: str) -> dict | None:
     return next((v for v in versions(table, adapter) if v["package_arn"] == package_arn), None)
-
-
-class VersionNotCatalogued(Exception):
-    """The decision arrived before ingest recorded the version (auto-approval): retried."""
 
 
 def approval_time(table, item: dict, described: dict | None = None) -> str:

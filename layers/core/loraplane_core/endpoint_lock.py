@@ -8,10 +8,6 @@ import time
 LEASE_SECONDS = 3 * 3600
 
 
-class LockTimeout(Exception):
-    """Another change held the endpoint for longer than LOCK_WAIT_SECONDS."""
-
-
 def lock_key(endpoint: str) -> dict:
     return {"pk": f"lock#{endpoint}", "sk": "lock"}
 

@@ -5,12 +5,9 @@ import json
 import time
 
 from .adapter_serving import serving_mode
+from .errors import SmokeTestFailed
 
 MAX_NEW_TOKENS = 8
-
-
-class SmokeTestFailed(Exception):
-    pass
 
 
 def ask(runtime, args: dict, prompt: str) -> str:

@@ -13,18 +13,14 @@ import time
 
 from . import endpoint_lock
 from .endpoint_names import owned_by
+from .sagemaker_gateway import delete, describe
 
 VARIANT = "AllTraffic"
 LOCK_OWNER = "teardown"
-GONE_CODES = ("ValidationException", "ResourceNotFound", "ResourceNotFoundException", "ObjectNotFoundException")
 
 
 class TeardownIncomplete(Exception):
     """Time ran out (or the lock stayed taken) before everything was gone."""
-
-
-def _gone(error) -> bool:
-    return error.response.get("Error", {}).get("Code") in GONE_CODES
 
 
 def _wait(what: str, still_there, deadline: float, poll: float) -> None:
@@ -50,8 +46,9 @@ class Teardown:
         self.delete_scaling()
         self.delete_endpoint()
         self.delete_listed("endpoint_configs", "list_endpoint_configs", "EndpointConfigs", "EndpointConfigName",
-                           lambda n: self.sm.delete_endpoint_config(EndpointConfigName=n))
-        self.delete_listed("models", "list_models", "Models", "ModelName", lambda n: self.sm.delete_model(ModelName=n))
+                           lambda n: delete(self.sm.delete_endpoint_config, EndpointConfigName=n))
+        self.delete_listed("models", "list_models", "Models", "ModelName",
+                           lambda n: delete(self.sm.delete_model, ModelName=n))
         return self.deleted
 
     def lock(self) -> None:
@@ -68,33 +65,19 @@ class Teardown:
             page = self.sm.list_inference_components(**kwargs)
             for ic in page.get("InferenceComponents", []):
                 name = ic["InferenceComponentName"]
-                try:
-                    spec = self.sm.describe_inference_component(InferenceComponentName=name)["Specification"]
-                except self.sm.exceptions.ClientError as e:
-                    if _gone(e):
-                        continue
-                    raise
-                found[name] = spec.get("BaseInferenceComponentName")
+                described = describe(self.sm.describe_inference_component, InferenceComponentName=name)
+                if described is not None:
+                    found[name] = described["Specification"].get("BaseInferenceComponentName")
             if not page.get("NextToken"):
                 return found
             kwargs["NextToken"] = page["NextToken"]
 
     def component_exists(self, name: str) -> bool:
-        try:
-            self.sm.describe_inference_component(InferenceComponentName=name)
-            return True
-        except self.sm.exceptions.ClientError as e:
-            if _gone(e):
-                return False
-            raise
+        return describe(self.sm.describe_inference_component, InferenceComponentName=name) is not None
 
     def delete_components(self, names: list[str]) -> None:
         for name in names:
-            try:
-                self.sm.delete_inference_component(InferenceComponentName=name)
-            except self.sm.exceptions.ClientError as e:
-                if not _gone(e):
-                    raise
+            delete(self.sm.delete_inference_component, InferenceComponentName=name)
             self.deleted["inference_components"].append(name)
         # Base components refuse deletion while adapters sit on them: wait for each batch.
         _wait(f"inference components {names}", lambda: any(self.component_exists(n) for n in names),
@@ -115,36 +98,22 @@ class Teardown:
             self.deleted["scaling_targets"].append(f"{resource}:{target['ScalableDimension']}")
 
     def endpoint_exists(self) -> bool:
-        try:
-            self.sm.describe_endpoint(EndpointName=self.endpoint)
-            return True
-        except self.sm.exceptions.ClientError as e:
-            if _gone(e):
-                return False
-            raise
+        return describe(self.sm.describe_endpoint, EndpointName=self.endpoint) is not None
 
     def delete_endpoint(self) -> None:
         if not self.endpoint_exists():
             return
-        try:
-            self.sm.delete_endpoint(EndpointName=self.endpoint)
-        except self.sm.exceptions.ClientError as e:
-            if not _gone(e):
-                raise
+        delete(self.sm.delete_endpoint, EndpointName=self.endpoint)
         self.deleted["endpoints"].append(self.endpoint)
         _wait(f"endpoint {self.endpoint}", self.endpoint_exists, self.deadline, self.poll)
 
-    def delete_listed(self, kind: str, list_call: str, key: str, name_key: str, delete) -> None:
+    def delete_listed(self, kind: str, list_call: str, key: str, name_key: str, remove) -> None:
         kwargs = {"NameContains": self.prefix}
         while True:
             page = getattr(self.sm, list_call)(**kwargs)
             for item in page.get(key, []):
                 if owned_by(self.prefix, item[name_key]):
-                    try:
-                        delete(item[name_key])
-                    except self.sm.exceptions.ClientError as e:
-                        if not _gone(e):
-                            raise
+                    remove(item[name_key])
                     self.deleted[kind].append(item[name_key])
             if not page.get("NextToken"):
                 return
