@@ -23,7 +23,8 @@ from pathlib import Path
 import requests
 
 from loraplane.dev.tiny import build_tiny_adapter, build_tiny_model
-from loraplane.emulator.server import Emulator, free_port
+from loraplane.emulator.local_aws import free_port
+from loraplane.emulator.server import Emulator
 
 BIN = Path(sys.executable).parent
 PROMPT = [322, 380, 364]

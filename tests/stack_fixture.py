@@ -63,6 +63,21 @@ class Stack:
         return out
 
 
+def delete_stack(emulator: Emulator, name: str, timeout: float = 300) -> None:
+    """Deletes a test module's own stack (its EndpointCleanup custom resource stops its endpoint's
+    serving processes) and waits until it is gone."""
+    cfn = emulator.client("cloudformation")
+    cfn.delete_stack(StackName=name)
+
+    def statuses() -> list[str]:
+        return [s["StackStatus"] for s in cfn.list_stacks()["StackSummaries"] if s["StackName"] == name]
+
+    wait_until(lambda: "DELETE_IN_PROGRESS" not in statuses(), timeout=timeout, interval=1,
+               what=f"stack {name} to be deleted", seen=lambda _: statuses())
+    assert "DELETE_FAILED" not in statuses(), [e["ResourceStatusReason"] for e in cfn.describe_stack_events(
+        StackName=name)["StackEvents"] if e.get("ResourceStatusReason")][:3]
+
+
 @pytest.fixture(scope="session")
 def emulator() -> Emulator:
     """The one emulator of the test session: moto's backends and the shims are process-wide."""

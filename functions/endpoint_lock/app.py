@@ -3,14 +3,15 @@ import datetime
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
+
 from loraplane_core import endpoint_lock
 from loraplane_core.aws import clients
 from loraplane_core.deploy_models import LockRequest
 from loraplane_core.errors import LockTimeout
-from loraplane_core.settings import Settings
+from loraplane_core.settings import LockSettings
 
 logger, tracer = Logger(), Tracer()
-SETTINGS = Settings.from_env()
+SETTINGS = LockSettings.from_env()
 CLIENTS = clients(SETTINGS)
 
 

@@ -4,10 +4,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from loraplane_core.aws import clients
 from loraplane_core.reconcile import reconcile
-from loraplane_core.settings import Settings
+from loraplane_core.settings import ReconcileSettings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
-SETTINGS = Settings.from_env()
+SETTINGS = ReconcileSettings.from_env()
 CLIENTS = clients(SETTINGS)
 
 

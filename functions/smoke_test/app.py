@@ -2,6 +2,7 @@
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
+
 from loraplane_core import smoke
 from loraplane_core.aws import clients
 from loraplane_core.deploy_models import SmokeRequest

@@ -2,7 +2,7 @@
 import json
 from collections import defaultdict
 
-from loraplane_core import catalog
+from loraplane_core import catalog, catalog_keys
 from loraplane_core.adapter_serving import invoke_args
 
 COLUMNS = ("ADAPTER", "VERSION", "STATE", "APPROVAL", "SHA256", "RANK", "DETAIL")
@@ -19,10 +19,10 @@ def adapter_state(entry: dict) -> str:
 def collect(table, sagemaker, endpoint_name: str | None = None, serving_mode: str = "inference-components") -> list[dict]:
     by_adapter: dict[str, dict] = defaultdict(lambda: {"versions": [], "rejections": [], "failures": []})
     for item in catalog.all_items(table):
-        if not item["pk"].startswith("adapter#"):
+        if not catalog_keys.is_adapter_item(item):
             continue  # decisions, the endpoint lock and the deployed base share the table
-        entry = by_adapter[item["adapter_name"]]
-        if item["sk"].startswith("version#"):
+        entry, kind = by_adapter[item["adapter_name"]], catalog_keys.kind_of(item)
+        if kind == "version":
             approval = item.get("approval_status")
             try:  # the registry is the source of truth for approval decisions
                 approval = sagemaker.describe_model_package(ModelPackageName=item["package_arn"])["ModelApprovalStatus"]
@@ -35,7 +35,7 @@ def collect(table, sagemaker, endpoint_name: str | None = None, serving_mode: st
                 "source": item.get("source"), "recorded_at": item.get("recorded_at"),
                 "reason": item.get("reason"), "state_changed_at": item.get("state_changed_at"),
             })
-        elif item["sk"].startswith("rejection#"):
+        elif kind == "rejection":
             entry["rejections"].append({"state": "rejected", "reason": item["reason"], "message": item["message"],
                                         "source": item.get("source"), "recorded_at": item.get("recorded_at")})
         else:

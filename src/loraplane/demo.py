@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 
-from loraplane_core import deployments
+from loraplane_core import catalog, catalog_keys, deployments
 from loraplane_core.adapter_serving import invoke_args
 
 from . import local
@@ -58,9 +58,9 @@ class Journey:
                           timeout=180, interval=0.5, what=f"version {n} of {name} to be registered")
 
     def rejection(self, name: str) -> dict:
-        return wait_until(lambda: next((i for i in self.table.query(
-            KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"adapter#{name}"})["Items"]
-            if i["sk"].startswith("rejection#")), None), timeout=180, interval=0.5, what=f"{name} to be rejected")
+        return wait_until(lambda: next((i for i in catalog.adapter_items(self.table, name)
+                                        if catalog_keys.kind_of(i) == "rejection"), None),
+                          timeout=180, interval=0.5, what=f"{name} to be rejected")
 
     def decide(self, item: dict, status: str, reason: str | None = None) -> None:
         self.sm.update_model_package(ModelPackageArn=item["package_arn"], ModelApprovalStatus=status,

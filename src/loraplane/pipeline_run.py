@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import loraplane_training
 from loraplane_core.names import check_adapter_name
-from loraplane_core.registry import base_model_uri, latest_approved_package
+from loraplane_core.approved_bases import serving_base_package
+from loraplane_core.registry import base_model_uri
 from loraplane_training.dataset import read_jsonl
 
 # training/: the jobs' entry points next to the loraplane_training package.
@@ -66,7 +67,8 @@ def start(session, outputs: dict, req: RunRequest) -> str:
     s3, sm, bucket = session.client("s3"), session.client("sagemaker"), outputs["AdapterBucketName"]
     base_uri, base_name = req.base_model_uri, req.base_model_name
     if not (base_uri and base_name):  # default: the base model the endpoint serves
-        package = latest_approved_package(sm, outputs["BaseModelPackageGroupName"])
+        table = session.resource("dynamodb").Table(outputs["CatalogTableName"])
+        package = serving_base_package(sm, table, outputs["BaseModelPackageGroupName"], outputs.get("EndpointName"))
         if package is None:
             raise SystemExit("no approved base model: pass --base-model-uri and --base-model-name")
         base_uri = base_uri or base_model_uri(package)

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from loraplane.emulator.server import free_port
+from loraplane.emulator.local_aws import free_port
 from loraplane.waiting import wait_until
 
 BIN = Path(sys.executable).parent

@@ -11,7 +11,7 @@ from loraplane.base_models import register
 from loraplane.emulator.deploy import deploy_stack, local_parameters
 from loraplane.waiting import wait_until
 from loraplane_core import deployments
-from tests.stack_fixture import Stack
+from tests.stack_fixture import Stack, delete_stack
 
 from .test_deployment import decide, upload_version, wait_deployments_idle, wait_state
 
@@ -25,7 +25,8 @@ def on_demand(emulator, tiny_base_dir) -> Stack:
     arn = register(boto3.Session(), outputs, "tiny-llama", params["ServingImageUri"], model_dir=tiny_base_dir, approve=True)
     wait_until(lambda: (deployments.deployed_base(s.table, outputs["EndpointName"]) or {}).get("package_arn") == arn,
                timeout=600, interval=2, what="the on-demand endpoint")
-    return s
+    yield s
+    delete_stack(emulator, "loraplane-on-demand")  # its endpoint's serving processes stop with it
 
 
 def ask(stack: Stack, adapter: str | None = None) -> str:
@@ -104,3 +105,9 @@ def test_new_base_model_marks_adapters_for_the_old_one_incompatible(on_demand, m
     assert item["state"] == "incompatible" and "other-llama" in item["reason"]
     assert manifest(on_demand)["adapters"] == {}
     assert isinstance(ask(on_demand), str)
+    # The module's other tests upload adapters for tiny-llama: serve it again (a newer approval).
+    back = register(boto3.Session(), on_demand.outputs, "tiny-llama", on_demand.params["ServingImageUri"],
+                    model_dir=tiny_base_dir, approve=True)
+    wait_until(lambda: (deployments.deployed_base(on_demand.table, on_demand.outputs["EndpointName"]) or {}).get(
+        "package_arn") == back, timeout=600, interval=2, what="tiny-llama to serve again")
+    wait_deployments_idle(on_demand)

@@ -88,3 +88,16 @@ def test_schedule_rules_are_not_triggered_by_events(stack):
     import time
     time.sleep(2)
     assert count() == before
+
+
+def test_a_retried_create_model_package_returns_the_first_package(emulator):
+    """A Lambda that timed out after CreateModelPackage is retried with the same ClientToken: one version."""
+    sm = emulator.client("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="client-token-test")
+    spec = {"Containers": [{"Image": "img", "ModelDataUrl": "s3://b/a.tar.gz"}],
+            "SupportedContentTypes": ["application/json"], "SupportedResponseMIMETypes": ["application/json"]}
+    first, again, other = (sm.create_model_package(ModelPackageGroupName="client-token-test", InferenceSpecification=spec,
+                                                   ClientToken=token)["ModelPackageArn"] for token in ("t1", "t1", "t2"))
+    assert first == again != other
+    listed = sm.list_model_packages(ModelPackageGroupName="client-token-test")["ModelPackageSummaryList"]
+    assert sorted(p["ModelPackageArn"] for p in listed) == sorted([first, other])

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from loraplane.emulator.server import ACCOUNT, REGION
+from loraplane.emulator.local_aws import ACCOUNT, REGION
 from loraplane.waiting import wait_until
 
 

@@ -6,7 +6,7 @@ import tarfile
 import threading
 import uuid
 
-from loraplane.emulator.server import ACCOUNT
+from loraplane.emulator.local_aws import ACCOUNT
 from loraplane.emulator.shims.s3_eventbridge import object_created_event
 from loraplane.waiting import wait_until
 from loraplane_core.archive import build_adapter_archive

@@ -18,7 +18,8 @@ from botocore.eventstream import EventStreamBuffer
 from botocore.exceptions import ClientError
 
 from loraplane.emulator import hosting
-from loraplane.emulator.server import CREDENTIALS
+from loraplane.emulator.local_aws import CREDENTIALS
+from loraplane.emulator.shims.sagemaker_hosting import container_for
 from loraplane.emulator.shims.sagemaker_runtime import payload_part, stream_error
 from loraplane.waiting import wait_until
 
@@ -118,7 +119,7 @@ def lora_endpoint(aws, adapter_cache):
         assert d["InferenceComponentStatus"] == "InService", d.get("FailureReason")
     yield sm
     sm.delete_endpoint(EndpointName=IC_ENDPOINT)  # its containers stop with it
-    assert hosting.container_for(IC_ENDPOINT, "base") is None
+    assert container_for(IC_ENDPOINT, "base") is None
 
 
 def tokens(rt, endpoint: str = IC_ENDPOINT, **kwargs) -> list[int]:
@@ -157,8 +158,8 @@ def test_base_and_adapter_components_answer(aws, lora_endpoint):
                                           SortBy="Name", SortOrder="Ascending")["InferenceComponents"]
     assert [c["InferenceComponentName"] for c in listed] == ["ad-one", "ad-two", "base"]
     assert [c["InferenceComponentName"] for c in sm.list_inference_components(NameContains="ad-t")["InferenceComponents"]] == ["ad-two"]
-    container = hosting.container_for(IC_ENDPOINT, "ad-one")
-    assert container is hosting.container_for(IC_ENDPOINT, "base") and container.alive() and container.log_path.exists()
+    container = container_for(IC_ENDPOINT, "ad-one")
+    assert container is container_for(IC_ENDPOINT, "base") and container.alive() and container.log_path.exists()
 
 
 def test_tgi_body_and_response_headers(aws, lora_endpoint):
@@ -267,7 +268,7 @@ def test_base_update_rolls_back_on_alarm(aws, lora_endpoint):
     cw.put_metric_alarm(AlarmName="ic-errors", MetricName="Invocation5XXErrors", Namespace="AWS/SageMaker",
                         Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
     cw.set_alarm_state(AlarmName="ic-errors", StateValue="ALARM", StateReason="test")
-    blue = hosting.container_for(IC_ENDPOINT, "base")
+    blue = container_for(IC_ENDPOINT, "base")
     before = tokens(rt, InferenceComponentName="ad-two")
     sm.update_inference_component(InferenceComponentName="base", Specification={"ModelName": "tiny-b"},
                                   DeploymentConfig={"RollingUpdatePolicy": {
@@ -276,17 +277,22 @@ def test_base_update_rolls_back_on_alarm(aws, lora_endpoint):
     d = settled(sm, "base")
     assert d["InferenceComponentStatus"] == "InService" and d["Specification"]["ModelName"] == "tiny"
     assert "ic-errors" in d["FailureReason"]
-    assert hosting.container_for(IC_ENDPOINT, "base") is blue and blue.alive()
+    assert container_for(IC_ENDPOINT, "base") is blue and blue.alive()
     assert tokens(rt, InferenceComponentName="ad-two") == before
     assert len([c for c in hosting.manager().containers if c.label == f"{IC_ENDPOINT}-base"]) == 1  # green stopped
 
 
-def test_deleted_adapter_no_longer_answers(aws, lora_endpoint):
-    _, _, sm, rt = aws
-    sm.delete_inference_component(InferenceComponentName="ad-two")
-    wait_for(lambda: not sm.list_inference_components(NameContains="ad-two")["InferenceComponents"], timeout=60,
-             what="ad-two to go")
-    err = error_of(lambda: tokens(rt, InferenceComponentName="ad-two"))
+def test_deleted_adapter_no_longer_answers(aws, lora_endpoint, adapter_cache):
+    _, s3, sm, rt = aws
+    sm.create_inference_component(InferenceComponentName="ad-gone", EndpointName=IC_ENDPOINT, Specification={
+        "BaseInferenceComponentName": "base", "Container": {"ArtifactUrl": upload_adapter(s3, adapter_cache(seed=14),
+                                                                                          "gone")}})
+    assert settled(sm, "ad-gone")["InferenceComponentStatus"] == "InService"
+    assert len(tokens(rt, InferenceComponentName="ad-gone")) == 8
+    sm.delete_inference_component(InferenceComponentName="ad-gone")
+    wait_for(lambda: not sm.list_inference_components(NameContains="ad-gone")["InferenceComponents"], timeout=60,
+             what="ad-gone to go")
+    err = error_of(lambda: tokens(rt, InferenceComponentName="ad-gone"))
     assert err["Error"]["Code"] == "ValidationError"
     assert len(tokens(rt, InferenceComponentName="ad-one")) == 8
 
@@ -298,7 +304,7 @@ def test_model_endpoint_create_and_blue_green_update(aws, request):
         sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
             "VariantName": "primary", "ModelName": model, "InstanceType": "ml.g6.xlarge", "InitialInstanceCount": 1}])
     sm.create_endpoint(EndpointName="model-endpoint", EndpointConfigName="model-config-a")
-    request.addfinalizer(lambda: hosting.manager().stop(hosting.container_for("model-endpoint")))  # also on failure
+    request.addfinalizer(lambda: hosting.manager().stop(container_for("model-endpoint")))  # also on failure
     assert sm.describe_endpoint(EndpointName="model-endpoint")["EndpointStatus"] == "Creating"
     assert error_of(lambda: sm.update_endpoint(EndpointName="model-endpoint", EndpointConfigName="model-config-b")
                     )["Error"]["Message"].startswith("Cannot update in-progress endpoint")
@@ -307,14 +313,14 @@ def test_model_endpoint_create_and_blue_green_update(aws, request):
     assert d["EndpointStatus"] == "InService", d.get("FailureReason")
     base = tokens(rt, "model-endpoint")
     assert error_of(lambda: tokens(rt, "model-endpoint", InferenceComponentName="base"))["Error"]["Code"] == "ValidationError"
-    blue = hosting.container_for("model-endpoint")
+    blue = container_for("model-endpoint")
 
     # Green never healthy: rolled back, the old config keeps serving.
     sm.update_endpoint(EndpointName="model-endpoint", EndpointConfigName="model-config-broken")
     d = endpoint_settled(sm, "model-endpoint")
     assert d["EndpointStatus"] == "InService" and d["EndpointConfigName"] == "model-config-a"
     assert "rolled back" in d["FailureReason"] and "PendingDeploymentSummary" not in d
-    assert hosting.container_for("model-endpoint") is blue and tokens(rt, "model-endpoint") == base
+    assert container_for("model-endpoint") is blue and tokens(rt, "model-endpoint") == base
 
     sm.update_endpoint(EndpointName="model-endpoint", EndpointConfigName="model-config-b", DeploymentConfig={
         "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 60},
@@ -326,9 +332,9 @@ def test_model_endpoint_create_and_blue_green_update(aws, request):
     d = endpoint_settled(sm, "model-endpoint")
     assert d["EndpointStatus"] == "InService" and d["EndpointConfigName"] == "model-config-b", d.get("FailureReason")
     assert "FailureReason" not in d and "BlueGreenUpdatePolicy" in d["LastDeploymentConfig"]
-    green = hosting.container_for("model-endpoint")
+    green = container_for("model-endpoint")
     assert green is not blue and not blue.alive()
     assert tokens(rt, "model-endpoint") == base  # same weights under the new model name
 
     sm.delete_endpoint(EndpointName="model-endpoint")
-    assert not green.alive() and hosting.container_for("model-endpoint") is None
+    assert not green.alive() and container_for("model-endpoint") is None

@@ -10,6 +10,7 @@ import pytest
 from loraplane.base_models import register
 from loraplane.emulator import hosting
 from loraplane.emulator.deploy import deploy_stack, local_parameters
+from loraplane.emulator.shims.sagemaker_hosting import container_for
 from loraplane.waiting import wait_until
 from loraplane_core.endpoint_names import adapter_component, base_component
 from tests.stack_fixture import Stack
@@ -50,7 +51,7 @@ def live(emulator, tiny_base_dir, adapter_cache):
                                PolicyType="TargetTrackingScaling", TargetTrackingScalingPolicyConfiguration={
                                    "TargetValue": 60.0, "PredefinedMetricSpecification": {
                                        "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}})
-    assert hosting.container_for(endpoint, base_component(PREFIX)) is not None
+    assert container_for(endpoint, base_component(PREFIX)) is not None
     return stack
 
 
@@ -73,7 +74,7 @@ def test_deleting_the_stack_leaves_nothing_behind(emulator, live):
     on_endpoint = lambda items: [i for i in items if i["ResourceId"].startswith(f"endpoint/{endpoint}/")]  # noqa: E731
     assert on_endpoint(scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]) == []
     assert on_endpoint(scaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]) == []
-    assert hosting.container_for(endpoint, base_component(PREFIX)) is None
+    assert container_for(endpoint, base_component(PREFIX)) is None
     assert not [c for c in hosting.manager().containers if endpoint in str(getattr(c, "log_path", ""))]
     with pytest.raises(emulator.client("lambda").exceptions.ResourceNotFoundException):
         emulator.client("lambda").get_function(FunctionName=f"{PREFIX}-cleanup")

@@ -21,7 +21,7 @@ DATASET = os.path.join(REPO, "examples", "datasets", "support-bot.jsonl")
 
 def committed_definition(stack) -> dict:
     """pipelines/adapter-training.pipeline.json with the placeholders as CloudFormation resolves them."""
-    from loraplane.emulator.server import ACCOUNT
+    from loraplane.emulator.local_aws import ACCOUNT
     from tests.stack_fixture import STACK
 
     physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in

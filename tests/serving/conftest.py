@@ -14,7 +14,7 @@ import requests
 import torch
 from safetensors.torch import load_file
 
-from loraplane.emulator.server import free_port
+from loraplane.emulator.local_aws import free_port
 from loraplane.waiting import wait_until
 
 BIN = Path(sys.executable).parent

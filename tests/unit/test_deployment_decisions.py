@@ -6,7 +6,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from loraplane_core import deployments, endpoint_lock, errors, transitions
+from loraplane_core import catalog_keys, deployments, endpoint_lock, errors, transitions
 from loraplane_core.package_events import change_of, parse_event
 from loraplane_core.settings import Settings
 
@@ -14,7 +14,7 @@ EVENT = json.loads((Path(__file__).parents[1] / "events" / "sagemaker-model-pack
 GROUP = "versionedmp-p-idy6c3e1fiqj"
 SETTINGS = Settings(project_name="p", project_id="i", adapter_bucket="b", catalog_table="catalog", idempotency_table="x",
                     topic_arn="t", adapter_group=GROUP, base_group="p-i-base", serving_image_uri="img",
-                    endpoint_name="p-i-endpoint")
+                    endpoint_name="p-i-endpoint", execution_role_arn="arn:aws:iam::1:role/endpoint")
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def put_version(table, sm, adapter: str, sha: str, base: str, status: str, modif
     item = {"pk": f"adapter#{adapter}", "sk": f"version#{sha}", "adapter_name": adapter, "state": state, "sha256": sha,
             "package_arn": arn, "package_version": version, "base_model": base, "artifact_uri": f"s3://b/artifacts/{adapter}/{sha}/adapter.tar.gz"}
     table.put_item(Item=item)
-    table.put_item(Item={**transitions.package_key(arn), "status": status, "modified": modified})
+    table.put_item(Item={**catalog_keys.approval_key(arn), "status": status, "modified": modified})
     return item
 
 
@@ -115,7 +115,7 @@ TABLE: dict = {}
 
 
 def set_base(table, name="tiny"):
-    table.put_item(Item={**deployments.base_key("ep"), "package_arn": "arn:base/1", "version": 1, "base_model": name})
+    table.put_item(Item={**catalog_keys.base_key("ep"), "package_arn": "arn:base/1", "version": 1, "base_model": name})
 
 
 def test_adapter_plans(aws):

@@ -4,11 +4,13 @@ import time
 
 from . import deployments
 from .adapter_serving import serving_mode
+from .aws import AwsClients
 from .errors import AdapterDeploymentFailed, DeploymentTimedOut
 from .package_events import PackageChange
+from .settings import Settings
 
 
-def apply(c, s, change: PackageChange) -> dict:
+def apply(c: AwsClients, s: Settings, change: PackageChange) -> dict:
     plan = deployments.plan_adapter(c.catalog, c.sagemaker, s.endpoint_name, change)
     mode = serving_mode(c, s)
     plan["deadline"] = int(time.time() + min(s.deployment_timeout_seconds, 1800))
@@ -22,7 +24,7 @@ def apply(c, s, change: PackageChange) -> dict:
     return {**plan, "ready": False}
 
 
-def check(c, s, plan: dict, poll_seconds: float = 20) -> dict:
+def check(c: AwsClients, s: Settings, plan: dict, poll_seconds: float = 20) -> dict:
     """Polls briefly in the Lambda (adapter components usually settle in seconds), then hands the
     longer waits to the state machine's Wait state."""
     mode, until = serving_mode(c, s), time.time() + poll_seconds
@@ -39,7 +41,7 @@ def check(c, s, plan: dict, poll_seconds: float = 20) -> dict:
         time.sleep(1)
 
 
-def rollback(c, s, plan: dict) -> dict:
+def rollback(c: AwsClients, s: Settings, plan: dict) -> dict:
     """Serve again what was live before the change (or nothing, if nothing was)."""
     mode, previous = serving_mode(c, s), plan.get("previous")
     if plan["change"]["action"] == "rejected":

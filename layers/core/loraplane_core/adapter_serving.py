@@ -10,8 +10,10 @@ import datetime
 import json
 from urllib.parse import urlparse
 
+from .aws import AwsClients
 from .endpoint_names import adapter_component, adapter_of_component, base_component, prefix_of_endpoint
 from .sagemaker_gateway import describe
+from .settings import Settings
 
 LIVE_PREFIX = "live/"
 MANIFEST_TTL_SECONDS = 5  # the container's default LORAPLANE_MANIFEST_TTL_SECONDS
@@ -148,7 +150,7 @@ class OnDemand:
         return invoke_args(self.mode, self.endpoint, adapter)
 
 
-def serving_mode(c, s):
+def serving_mode(c: AwsClients, s: Settings):
     if s.serving_mode == "on-demand":
         return OnDemand(c.sagemaker, c.s3, s.endpoint_name, s.adapter_bucket)
     return InferenceComponents(c.sagemaker, s.endpoint_name, s.resource_prefix)

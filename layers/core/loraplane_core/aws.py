@@ -1,6 +1,8 @@
-"""boto3 clients for the Lambdas: created on first use (a handler pays only for the ones it
-calls, at cold start), with adaptive retries."""
+"""The AWS clients the core needs (`AwsClients`), and the Lambdas' implementation of it: boto3
+clients created on first use (a handler pays only for the ones it calls, at cold start), with
+adaptive retries."""
 from functools import cached_property
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -10,8 +12,19 @@ from .settings import Settings
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=5, read_timeout=60)
 
 
+class AwsClients(Protocol):
+    """The one client container of the core: steps take it, tests pass in-process moto clients."""
+    s3: Any
+    sagemaker: Any
+    catalog: Any  # the catalog table (boto3 DynamoDB Table resource)
+    sns: Any
+    runtime: Any  # sagemaker-runtime
+    autoscaling: Any
+    stepfunctions: Any
+
+
 class LazyClients:
-    """Quacks like `ingest.Clients`."""
+    """AwsClients for a Lambda."""
 
     def __init__(self, settings: Settings):
         self._settings = settings
@@ -47,5 +60,5 @@ class LazyClients:
         return boto3.client("stepfunctions", config=RETRIES)
 
 
-def clients(settings: Settings) -> LazyClients:
+def clients(settings: Settings) -> AwsClients:
     return LazyClients(settings)

@@ -6,10 +6,10 @@ inference-components: the endpoint config has no model (managed instance scaling
 is the base inference component, updated with a rolling policy and the same alarms.
 A failed update leaves the old version serving: SageMaker rolls back, and check() reports it.
 """
-import datetime
 import time
 from dataclasses import asdict, dataclass
 
+from . import approved_bases
 from .endpoint_names import base_component, base_model_name, components_config
 from .errors import DeploymentFailed, DeploymentTimedOut
 from .package_events import PackageChange
@@ -45,7 +45,7 @@ def target_for(sm, table, s, change: PackageChange, deployed: "BaseTarget | None
         return BaseTarget.of(change)
     if deployed is None or deployed.package_arn != change.package_arn:
         return None
-    described = latest_approved_base(sm, table, change.group, excluding=change.package_arn)
+    described = approved_bases.latest_approved_base(sm, table, change.group, excluding=change.package_arn)
     return target_of_package(described) if described else None  # none: keep serving, notify
 
 
@@ -54,27 +54,6 @@ def target_of_package(d: dict) -> "BaseTarget":
 
     return BaseTarget(d["ModelPackageArn"], d["ModelPackageVersion"], d.get("CustomerMetadataProperties", {}).get(
         "base_model", f"version-{d['ModelPackageVersion']}"), artifact_of(d["InferenceSpecification"]) or "")
-
-
-def latest_approved_base(sm, table, group: str, excluding: str = "") -> dict | None:
-    """The most recently approved base package (by its recorded approval, else the registry's
-    LastModifiedTime; ties by version), skipping packages whose deployment failed for that approval."""
-    from . import transitions
-
-    candidates = []
-    pages = sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group, ModelApprovalStatus="Approved")
-    for page in pages:
-        for p in page["ModelPackageSummaryList"]:
-            if p["ModelPackageArn"] == excluding:
-                continue
-            seen = transitions.last_status(table, p["ModelPackageArn"]) or {}
-            if seen.get("deploy_failed") and seen.get("deploy_failed") == seen.get("modified"):
-                continue
-            d = sm.describe_model_package(ModelPackageName=p["ModelPackageArn"])
-            when = seen.get("modified") if seen.get("status") == "Approved" else \
-                d["LastModifiedTime"].astimezone(datetime.timezone.utc).isoformat()
-            candidates.append((when or "", d["ModelPackageVersion"], d))
-    return max(candidates, key=lambda c: c[:2])[2] if candidates else None
 
 
 def container_environment(s, base_model: str) -> dict[str, str]:

@@ -1,12 +1,9 @@
-"""The catalog table: one item per adapter version, rejection or failure, keyed by adapter.
-
-pk = adapter#<name>; sk = version#<sha256> | rejection#<upload fingerprint> | failure#<execution>.
-Writes are conditional, so a duplicate event never records (or notifies) twice.
+"""The catalog table's adapter items: one per adapter version, rejection or failure (keys:
+catalog_keys.py). Writes are conditional, so a duplicate event never records (or notifies) twice.
 """
 import datetime
 
-from boto3.dynamodb.conditions import Key
-
+from .catalog_keys import adapter_items_condition, adapter_versions_condition, failure_key, rejection_key, version_key
 from .models import RecordRequest
 
 
@@ -14,30 +11,26 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def adapter_pk(name: str) -> str:
-    return f"adapter#{name}"
-
-
 def find_version(table, adapter_name: str, sha256: str) -> dict | None:
-    return table.get_item(Key={"pk": adapter_pk(adapter_name), "sk": f"version#{sha256}"}, ConsistentRead=True).get("Item")
+    return table.get_item(Key=version_key(adapter_name, sha256), ConsistentRead=True).get("Item")
 
 
 def item_for(req: RecordRequest, adapter_name: str) -> dict:
-    v, base = req.validation, {"pk": adapter_pk(adapter_name), "adapter_name": adapter_name, "recorded_at": _now()}
+    v, base = req.validation, {"adapter_name": adapter_name, "recorded_at": _now()}
     if req.kind == "registered":
         assert v and req.registration
-        return base | {
-            "sk": f"version#{v.sha256}", "state": "registered", "sha256": v.sha256,
+        return base | version_key(adapter_name, v.sha256) | {
+            "state": "registered", "sha256": v.sha256,
             "package_arn": req.registration.package_arn, "package_version": req.registration.package_version,
             "approval_status": req.registration.approval_status, "base_model": v.base_model, "rank": v.rank,
             "target_modules": v.target_modules, "source": v.source, "artifact_uri": v.artifact_uri,
         }
     if req.kind == "rejected":
         assert v
-        return base | {"sk": f"rejection#{v.fingerprint}", "state": "rejected", "reason": v.reason,
+        return base | rejection_key(adapter_name, v.fingerprint) | {"state": "rejected", "reason": v.reason,
                        "message": v.message, "source": v.source}
     err = req.error
-    return base | {"sk": f"failure#{req.execution or req.event.get('id')}", "state": "failed",
+    return base | failure_key(adapter_name, req.execution or req.event.get("id")) | {"state": "failed",
                    "reason": err.Error if err else "Unknown", "message": (err.Cause or "")[:2000] if err else ""}
 
 
@@ -61,4 +54,8 @@ def all_items(table) -> list[dict]:
 
 
 def adapter_items(table, adapter_name: str) -> list[dict]:
-    return table.query(KeyConditionExpression=Key("pk").eq(adapter_pk(adapter_name)))["Items"]
+    return table.query(KeyConditionExpression=adapter_items_condition(adapter_name))["Items"]
+
+
+def version_items(table, adapter_name: str) -> list[dict]:
+    return table.query(KeyConditionExpression=adapter_versions_condition(adapter_name), ConsistentRead=True)["Items"]

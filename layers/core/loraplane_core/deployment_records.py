@@ -2,8 +2,11 @@
 import json
 
 from . import deployments, transitions
+from .aws import AwsClients
+from .catalog_keys import failure_key
 from .deploy_models import DeploymentRecord
 from .errors import DEPLOYMENT_FAILURE_NAMES
+from .settings import Settings
 
 # Errors that mean the version itself was tried and did not work.
 
@@ -68,7 +71,7 @@ def record_failure(table, r: DeploymentRecord) -> tuple[str, dict]:
         if item and item.get("state") != "live":
             deployments.set_state(table, item, "failed", reason=f"deployment failed: {err.Error if err else 'Unknown'}")
     if change and change.kind == "adapter":
-        table.put_item(Item={"pk": f"adapter#{change.name}", "sk": f"failure#{r.execution}", "adapter_name": change.name,
+        table.put_item(Item={**failure_key(change.name, r.execution), "adapter_name": change.name,
                              "state": "failed", "reason": err.Error if err else "Unknown",
                              "message": f"deployment of version {change.version}: {(err.Cause or '') if err else ''}"[:2000],
                              "recorded_at": deployments.now_iso()})
@@ -78,7 +81,7 @@ def record_failure(table, r: DeploymentRecord) -> tuple[str, dict]:
                      "package_arn": change.package_arn if change else None, "rollback": r.rollback}
 
 
-def record_and_notify(c, s, r: DeploymentRecord) -> dict:
+def record_and_notify(c: AwsClients, s: Settings, r: DeploymentRecord) -> dict:
     subject, body = {"adapter": record_adapter, "base": record_base, "failed": record_failure}[r.kind](c.catalog, r)
     subject = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in subject)[:99]
     body["endpoint"] = s.endpoint_name

@@ -1,14 +1,12 @@
 """What the registry's decisions mean for each adapter, and the catalog's record of what is live.
 
-Version items (pk adapter#<name>, sk version#<sha256>) carry `state`: registered -> live ->
-retired, or incompatible (built for another base model), rejected (in the registry), or failed
-(approved, but its deployment failed and was rolled back). The
-deployed base model is the item (pk endpoint#<name>, sk base)."""
+Version items carry `state`: registered -> live -> retired, or incompatible (built for another base
+model), rejected (in the registry), or failed (approved, but its deployment failed and was rolled
+back). The deployed base model is an item of its own (keys: catalog_keys.py)."""
 import datetime
 
-from boto3.dynamodb.conditions import Key
-
 from . import catalog, transitions
+from .catalog_keys import base_key, is_adapter_item, key_of
 from .errors import VersionNotCatalogued
 from .package_events import PackageChange
 
@@ -18,10 +16,6 @@ def now_iso() -> str:
 
 
 # -- the deployed base model -------------------------------------------------------------------
-def base_key(endpoint: str) -> dict:
-    return {"pk": f"endpoint#{endpoint}", "sk": "base"}
-
-
 def deployed_base(table, endpoint: str) -> dict | None:
     return table.get_item(Key=base_key(endpoint), ConsistentRead=True).get("Item")
 
@@ -34,9 +28,7 @@ def set_deployed_base(table, endpoint: str, target, model_name: str) -> None:
 
 # -- adapter versions ----------------------------------------------------------------------------
 def versions(table, adapter: str) -> list[dict]:
-    items = table.query(KeyConditionExpression=Key("pk").eq(catalog.adapter_pk(adapter)) & Key("sk").begins_with("version#"),
-                        ConsistentRead=True)["Items"]
-    return sorted(items, key=lambda i: int(i["package_version"]))
+    return sorted(catalog.version_items(table, adapter), key=lambda i: int(i["package_version"]))
 
 
 def live_version(table, adapter: str) -> dict | None:
@@ -44,14 +36,14 @@ def live_version(table, adapter: str) -> dict | None:
 
 
 def adapter_names(table) -> list[str]:
-    return sorted({i["adapter_name"] for i in catalog.all_items(table) if i["pk"].startswith("adapter#")})
+    return sorted({i["adapter_name"] for i in catalog.all_items(table) if is_adapter_item(i)})
 
 
 def set_state(table, item: dict, state: str, **attrs) -> None:
     names = {"#s": "state", **{f"#{k}": k for k in attrs}}
     values = {":s": state, ":t": now_iso(), **{f":{k}": v for k, v in attrs.items()}}
     sets = ", ".join(["#s = :s", "state_changed_at = :t", *[f"#{k} = :{k}" for k in attrs]])
-    table.update_item(Key={"pk": item["pk"], "sk": item["sk"]}, UpdateExpression=f"SET {sets}",
+    table.update_item(Key=key_of(item), UpdateExpression=f"SET {sets}",
                       ExpressionAttributeNames=names, ExpressionAttributeValues=values)
 
 

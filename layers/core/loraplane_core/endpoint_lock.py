@@ -5,11 +5,9 @@ deployment may take; its owner is the Step Functions execution name, so a retrie
 same execution succeeds."""
 import time
 
+from .catalog_keys import lock_key
+
 LEASE_SECONDS = 3 * 3600
-
-
-def lock_key(endpoint: str) -> dict:
-    return {"pk": f"lock#{endpoint}", "sk": "lock"}
 
 
 def lease_for(deployment_timeout_seconds: int) -> int:

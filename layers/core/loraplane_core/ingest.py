@@ -2,29 +2,20 @@
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
-from typing import Any
 
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
-from . import catalog, deployments, registry
+from . import catalog, registry
 from .archive import build_adapter_archive
-from .models import Registration, RecordRequest, ValidationResult
+from .aws import AwsClients
+from .models import RecordRequest, Registration, ValidationResult
 from .names import check_adapter_name, is_relevant_file, parse_upload_key
 from .reasons import AdapterRejected
 from .s3_upload import fetch_upload, plan_upload
 from .settings import Settings
 from .training_metadata import attach_provenance
 from .validation import Policy, validate_adapter_dir
-
-
-@dataclass
-class Clients:
-    s3: Any
-    sagemaker: Any
-    catalog: Any  # boto3 DynamoDB Table
-    sns: Any
 
 
 def upload_key(event: dict) -> str:
@@ -38,7 +29,7 @@ def adapter_name_of(req: RecordRequest) -> str:
     return parsed.adapter_name if parsed else "(unknown)"
 
 
-def validate_upload(c: Clients, s: Settings, event: dict, final: bool) -> ValidationResult:
+def validate_upload(c: AwsClients, s: Settings, event: dict, final: bool) -> ValidationResult:
     ev = parse(event=event, model=S3EventNotificationEventBridgeModel)
     bucket, key = ev.detail.bucket.name, ev.detail.object.key
     upload = parse_upload_key(key)
@@ -58,8 +49,7 @@ def validate_upload(c: Clients, s: Settings, event: dict, final: bool) -> Valida
             return ValidationResult(outcome="incomplete", adapter_name=name, source=source,
                                     fingerprint=staged.fingerprint, grace_seconds=s.upload_grace_seconds)
         fetch_upload(c.s3, bucket, upload, staged, work, s.max_adapter_bytes)
-        deployed = deployments.deployed_base(c.catalog, s.endpoint_name) if s.endpoint_name else None
-        base = registry.deployed_base_model(c.sagemaker, c.s3, s.base_group, deployed and deployed["package_arn"])
+        base = registry.deployed_base_model(c.sagemaker, c.s3, c.catalog, s.base_group, s.endpoint_name or None)
         checked = validate_adapter_dir(work, Policy(max_rank=s.max_lora_rank, max_bytes=s.max_adapter_bytes), base)
     except AdapterRejected as r:
         return ValidationResult(outcome="rejected", adapter_name=name, source=source, reason=str(r.reason),
@@ -84,7 +74,7 @@ def validate_upload(c: Clients, s: Settings, event: dict, final: bool) -> Valida
         shutil.rmtree(work, ignore_errors=True)
 
 
-def register_version(c: Clients, s: Settings, v: ValidationResult) -> Registration:
+def register_version(c: AwsClients, s: Settings, v: ValidationResult) -> Registration:
     assert v.outcome == "valid" and v.adapter_name and v.sha256
     existing = catalog.find_version(c.catalog, v.adapter_name, v.sha256)
     if existing:  # a replay long after the first registration
@@ -93,5 +83,5 @@ def register_version(c: Clients, s: Settings, v: ValidationResult) -> Registrati
     return registry.register_adapter(c.sagemaker, s.adapter_group, s.serving_image_uri, v, s.auto_approve_adapters)
 
 
-def record(c: Clients, req: RecordRequest) -> bool:
+def record(c: AwsClients, req: RecordRequest) -> bool:
     return catalog.put_once(c.catalog, catalog.item_for(req, adapter_name_of(req)))

@@ -3,9 +3,11 @@ the new base model, else its most recently approved version that was; versions b
 base model are marked incompatible, and adapters with no compatible version stop being served."""
 from . import deployments
 from .adapter_serving import serving_mode
+from .aws import AwsClients
+from .settings import Settings
 
 
-def reattach(c, s, base_model: str) -> dict:
+def reattach(c: AwsClients, s: Settings, base_model: str) -> dict:
     mode, table = serving_mode(c, s), c.catalog
     served = mode.live()
     result = {"attached": [], "incompatible": [], "retired": []}

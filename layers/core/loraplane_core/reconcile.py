@@ -5,21 +5,23 @@ import datetime
 import json
 import time
 
-from . import base_deployment, deployments, endpoint_lock
+from . import approved_bases, deployments, endpoint_lock
 from .adapter_serving import serving_mode
+from .aws import AwsClients
 from .package_events import RECONCILER_SOURCE
 from .sagemaker_events import package_event_detail
+from .settings import ReconcileSettings, Settings
 
 
-def desired_adapter(c, adapter: str, base_model: str) -> dict | None:
+def desired_adapter(c: AwsClients, adapter: str, base_model: str) -> dict | None:
     """The most recently approved version built for the deployed base model."""
     return deployments.previous_approved(c.catalog, c.sagemaker, adapter, base_model, excluding="")
 
 
-def find_drift(c, s) -> list[dict]:
+def find_drift(c: AwsClients, s: Settings) -> list[dict]:
     table, drift = c.catalog, []
     base = deployments.deployed_base(table, s.endpoint_name)
-    wanted = base_deployment.latest_approved_base(c.sagemaker, table, s.base_group)
+    wanted = approved_bases.latest_approved_base(c.sagemaker, table, s.base_group)
     wanted_base = wanted and wanted["ModelPackageArn"]
     if wanted_base and (base is None or base["package_arn"] != wanted_base):
         drift.append({"kind": "base", "expected": wanted_base, "actual": base and base["package_arn"],
@@ -41,7 +43,7 @@ def find_drift(c, s) -> list[dict]:
     return drift
 
 
-def replay_event(c, s, package_arn: str) -> dict:
+def replay_event(c: AwsClients, s: Settings, package_arn: str) -> dict:
     described = c.sagemaker.describe_model_package(ModelPackageName=package_arn)
     return {"version": "0", "id": f"reconcile-{int(time.time())}", "source": RECONCILER_SOURCE,
             "detail-type": "SageMaker Model Package State Change", "account": package_arn.split(":")[4],
@@ -49,7 +51,7 @@ def replay_event(c, s, package_arn: str) -> dict:
             "region": package_arn.split(":")[3], "resources": [package_arn], "detail": package_event_detail(described)}
 
 
-def reconcile(c, s, repair: bool = True) -> dict:
+def reconcile(c: AwsClients, s: ReconcileSettings, repair: bool = True) -> dict:
     held = endpoint_lock.holder(c.catalog, s.endpoint_name)
     if held and int(held.get("expires_at", 0)) > time.time():
         return {"skipped": f"a deployment is in progress ({held.get('owner')})", "drift": []}

@@ -3,20 +3,12 @@ import hashlib
 import json
 from urllib.parse import urlparse
 
+from .approved_bases import serving_base_package
 from .base_model import BaseModelProfile
 from .models import Registration, ValidationResult
 from .training_metadata import metadata_properties, package_fields
 
 CONTENT_TYPES = ["application/json"]
-
-
-def latest_approved_package(sm, group: str) -> dict | None:
-    resp = sm.list_model_packages(
-        ModelPackageGroupName=group, ModelApprovalStatus="Approved",
-        SortBy="CreationTime", SortOrder="Descending", MaxResults=1,
-    )
-    summaries = resp.get("ModelPackageSummaryList", [])
-    return sm.describe_model_package(ModelPackageName=summaries[0]["ModelPackageArn"]) if summaries else None
 
 
 def base_model_uri(package: dict) -> str:
@@ -25,13 +17,10 @@ def base_model_uri(package: dict) -> str:
     return source.get("S3Uri") or container["ModelDataUrl"]
 
 
-def deployed_base_model(sm, s3, base_group: str, deployed_package_arn: str | None = None) -> BaseModelProfile | None:
-    """The base model the endpoint serves (the deployment's record), else - before any deployment
-    finished - the latest approved base package; with its module shapes from config.json."""
-    if deployed_package_arn:
-        package = sm.describe_model_package(ModelPackageName=deployed_package_arn)
-    else:
-        package = latest_approved_package(sm, base_group)
+def deployed_base_model(sm, s3, table, base_group: str, endpoint: str | None) -> BaseModelProfile | None:
+    """The base model the endpoint serves, else the latest approved one (approved_bases), with its
+    module shapes from config.json."""
+    package = serving_base_package(sm, table, base_group, endpoint)
     if package is None:
         return None
     name = package.get("CustomerMetadataProperties", {}).get("base_model")

@@ -1,66 +1,73 @@
-"""Configuration of the control-plane Lambdas, read once from their environment."""
-import os
+"""Configuration of the control-plane Lambdas, read once from their environment at cold start.
 
-from pydantic import BaseModel
+Each field names its environment variable (the template's Globals set them for every function);
+a handler whose variable is missing or malformed fails at import with `MissingSettings`, naming
+it, instead of a late KeyError or an empty endpoint name deep in a deployment. Handlers that need
+more than the shared settings use a subclass (LockSettings, ReconcileSettings)."""
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class MissingSettings(RuntimeError):
+    """An environment variable the handler needs is missing or invalid."""
 
 
 class Settings(BaseModel):
-    project_name: str
-    project_id: str
-    adapter_bucket: str
-    catalog_table: str
-    idempotency_table: str
-    topic_arn: str
-    adapter_group: str
-    base_group: str
-    serving_image_uri: str
-    max_lora_rank: int = 64
-    max_adapter_bytes: int = 512 * 1024 * 1024
-    auto_approve_adapters: bool = False
-    upload_grace_seconds: int = 300
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    project_name: str = Field(alias="PROJECT_NAME", min_length=1)
+    project_id: str = Field(alias="PROJECT_ID", min_length=1)
+    adapter_bucket: str = Field(alias="ADAPTER_BUCKET", min_length=1)
+    catalog_table: str = Field(alias="CATALOG_TABLE", min_length=1)
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    topic_arn: str = Field(alias="TOPIC_ARN", min_length=1)
+    adapter_group: str = Field(alias="ADAPTER_MODEL_PACKAGE_GROUP", min_length=1)
+    base_group: str = Field(alias="BASE_MODEL_PACKAGE_GROUP", min_length=1)
+    serving_image_uri: str = Field(alias="SERVING_IMAGE_URI", min_length=1)
+    max_lora_rank: int = Field(64, alias="MAX_LORA_RANK", gt=0)
+    max_adapter_bytes: int = Field(512 * 1024 * 1024, alias="MAX_ADAPTER_BYTES", gt=0)
+    auto_approve_adapters: bool = Field(False, alias="AUTO_APPROVE_ADAPTERS")
+    upload_grace_seconds: int = Field(300, alias="UPLOAD_GRACE_SECONDS", ge=0)
     # Deployment (registry decisions -> endpoint)
-    endpoint_name: str = ""
-    serving_mode: str = "inference-components"  # or "on-demand"
-    instance_type: str = "ml.g5.2xlarge"
-    instance_count: int = 1
-    max_instance_count: int = 1
-    execution_role_arn: str = ""
-    rollback_alarms: list[str] = []
-    deployment_timeout_seconds: int = 3600
-    lock_wait_seconds: int = 7200
-    smoke_prompt: str = "Hello, who are you?"
-    deploy_state_machine_arn: str = ""
+    endpoint_name: str = Field(alias="ENDPOINT_NAME", min_length=1)
+    serving_mode: Literal["inference-components", "on-demand"] = Field("inference-components", alias="SERVING_MODE")
+    instance_type: str = Field("ml.g5.2xlarge", alias="INSTANCE_TYPE", min_length=1)
+    instance_count: int = Field(1, alias="INSTANCE_COUNT", gt=0)
+    max_instance_count: int = Field(1, alias="MAX_INSTANCE_COUNT", gt=0)
+    execution_role_arn: str = Field(alias="ENDPOINT_EXECUTION_ROLE_ARN", min_length=1)
+    rollback_alarms: tuple[str, ...] = Field((), alias="ROLLBACK_ALARMS")
+    deployment_timeout_seconds: int = Field(3600, alias="DEPLOYMENT_TIMEOUT_SECONDS", gt=0)
+    smoke_prompt: str = Field("Hello, who are you?", alias="SMOKE_PROMPT", min_length=1)
+
+    @field_validator("rollback_alarms", mode="before")
+    @classmethod
+    def comma_separated(cls, value):
+        return tuple(a for a in value.split(",") if a) if isinstance(value, str) else value
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        env = os.environ
-        return cls(
-            project_name=env["PROJECT_NAME"],
-            project_id=env["PROJECT_ID"],
-            adapter_bucket=env["ADAPTER_BUCKET"],
-            catalog_table=env["CATALOG_TABLE"],
-            idempotency_table=env["IDEMPOTENCY_TABLE"],
-            topic_arn=env["TOPIC_ARN"],
-            adapter_group=env["ADAPTER_MODEL_PACKAGE_GROUP"],
-            base_group=env["BASE_MODEL_PACKAGE_GROUP"],
-            serving_image_uri=env["SERVING_IMAGE_URI"],
-            max_lora_rank=int(env.get("MAX_LORA_RANK", "64")),
-            max_adapter_bytes=int(env.get("MAX_ADAPTER_BYTES", str(512 * 1024 * 1024))),
-            auto_approve_adapters=env.get("AUTO_APPROVE_ADAPTERS", "false").lower() == "true",
-            upload_grace_seconds=int(env.get("UPLOAD_GRACE_SECONDS", "300")),
-            endpoint_name=env.get("ENDPOINT_NAME", ""),
-            serving_mode=env.get("SERVING_MODE", "inference-components"),
-            instance_type=env.get("INSTANCE_TYPE", "ml.g5.2xlarge"),
-            instance_count=int(env.get("INSTANCE_COUNT", "1")),
-            max_instance_count=int(env.get("MAX_INSTANCE_COUNT", "1")),
-            execution_role_arn=env.get("ENDPOINT_EXECUTION_ROLE_ARN", ""),
-            rollback_alarms=[a for a in env.get("ROLLBACK_ALARMS", "").split(",") if a],
-            deployment_timeout_seconds=int(env.get("DEPLOYMENT_TIMEOUT_SECONDS", "3600")),
-            lock_wait_seconds=int(env.get("LOCK_WAIT_SECONDS", "7200")),
-            smoke_prompt=env.get("SMOKE_PROMPT", "Hello, who are you?"),
-            deploy_state_machine_arn=env.get("DEPLOY_STATE_MACHINE_ARN", ""),
-        )
+    def from_env(cls, env: Mapping[str, str] | None = None):
+        env = os.environ if env is None else env
+        names = {f.alias for f in cls.model_fields.values()}
+        try:
+            return cls.model_validate({k: v for k, v in env.items() if k in names})
+        except ValidationError as e:
+            problems = "; ".join(f"{err['loc'][0]}: {'not set' if err['type'] == 'missing' else err['msg']}"
+                                 for err in e.errors())
+            raise MissingSettings(f"{cls.__name__}: {problems}") from None
 
     @property
     def resource_prefix(self) -> str:
         return f"{self.project_name}-{self.project_id}"
+
+
+class LockSettings(Settings):
+    """The endpoint lock: how long a deployment may wait for it."""
+    lock_wait_seconds: int = Field(alias="LOCK_WAIT_SECONDS", gt=0)
+
+
+class ReconcileSettings(Settings):
+    """The reconciler replays decisions through the deployment state machine."""
+    deploy_state_machine_arn: str = Field(alias="DEPLOY_STATE_MACHINE_ARN", min_length=1)

@@ -5,7 +5,9 @@ import json
 import time
 
 from .adapter_serving import serving_mode
+from .aws import AwsClients
 from .errors import SmokeTestFailed
+from .settings import Settings
 
 MAX_NEW_TOKENS = 8
 
@@ -29,7 +31,7 @@ def ask_until(runtime, args: dict, prompt: str, deadline: float) -> str:
             time.sleep(2)
 
 
-def smoke_adapter(c, s, adapter: str, wait_seconds: int = 60) -> dict:
+def smoke_adapter(c: AwsClients, s: Settings, adapter: str, wait_seconds: int = 60) -> dict:
     mode, deadline = serving_mode(c, s), time.time() + wait_seconds
     base = ask_until(c.runtime, mode.invoke_args(None), s.smoke_prompt, deadline)
     answer = ask_until(c.runtime, mode.invoke_args(adapter), s.smoke_prompt, deadline)
@@ -39,7 +41,7 @@ def smoke_adapter(c, s, adapter: str, wait_seconds: int = 60) -> dict:
     return {"prompt": s.smoke_prompt, "base": base, "adapter": answer, "invoke": mode.invoke_args(adapter)}
 
 
-def smoke_base(c, s, wait_seconds: int = 60) -> dict:
+def smoke_base(c: AwsClients, s: Settings, wait_seconds: int = 60) -> dict:
     mode = serving_mode(c, s)
     answer = ask_until(c.runtime, mode.invoke_args(None), s.smoke_prompt, time.time() + wait_seconds)
     if not isinstance(answer, str):

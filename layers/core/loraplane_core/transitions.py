@@ -1,19 +1,16 @@
 """Real approval transitions, once: a conditional write keyed on the package ARN remembers the
 last status seen. A duplicate or replayed event (same status, or an older decision) writes
 nothing and so deploys nothing."""
+from .catalog_keys import approval_key
 from .deploy_models import TransitionResult
 from .package_events import PackageChange, change_of, parse_event
-
-
-def package_key(package_arn: str) -> dict:
-    return {"pk": f"package#{package_arn}", "sk": "approval"}
 
 
 def record_transition(table, change: PackageChange) -> bool:
     """True if this event changes the package's known status (first sight counts as a change)."""
     try:
         table.put_item(
-            Item={**package_key(change.package_arn), "status": change.status, "modified": change.modified,
+            Item={**approval_key(change.package_arn), "status": change.status, "modified": change.modified,
                   "kind": change.kind, "name": change.name, "version": change.version},
             # Same status = duplicate; an older decision arriving late = replay out of order. Times
             # have one-second precision: within the same second, the creation's Pending event (which
@@ -29,13 +26,13 @@ def record_transition(table, change: PackageChange) -> bool:
 
 def mark_deploy_failed(table, change: PackageChange) -> None:
     """Remembers that this approval's deployment failed (a new approval clears it: new `modified`)."""
-    table.update_item(Key=package_key(change.package_arn), UpdateExpression="SET deploy_failed = :m",
+    table.update_item(Key=approval_key(change.package_arn), UpdateExpression="SET deploy_failed = :m",
                       ConditionExpression="#m = :m", ExpressionAttributeNames={"#m": "modified"},
                       ExpressionAttributeValues={":m": change.modified})
 
 
 def last_status(table, package_arn: str) -> dict | None:
-    return table.get_item(Key=package_key(package_arn), ConsistentRead=True).get("Item")
+    return table.get_item(Key=approval_key(package_arn), ConsistentRead=True).get("Item")
 
 
 def detect(table, s, event: dict) -> TransitionResult:

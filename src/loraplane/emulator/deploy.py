@@ -13,6 +13,8 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 from samtranslator.yaml_helper import yaml_parse
 
+from .local_aws import ACCOUNT
+
 REPO = Path(__file__).resolve().parents[3]
 ARTIFACT_BUCKET = "loraplane-local-artifacts"
 
@@ -69,8 +71,6 @@ def expand(template_path: Path, parameters: dict[str, str], s3=None, region: str
 
 def deploy_stack(emulator, stack_name: str, parameters: dict[str, str], template_path: Path | None = None) -> dict:
     """Create (or replace) the stack; returns its outputs."""
-    from .server import ACCOUNT
-
     template_path = template_path or REPO / "template.yaml"
     expanded = expand(template_path, parameters, emulator.client("s3"), emulator.region, ACCOUNT)
     cfn = emulator.client("cloudformation")

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 import requests
 
-from .server import CREDENTIALS, REGION, free_port
+from .local_aws import CREDENTIALS, REGION, free_port
 
 HEALTH_TIMEOUT = 600.0  # seconds; SageMaker's default ContainerStartupHealthCheckTimeoutInSeconds
 STOP_GRACE = 5.0  # SIGTERM, then SIGKILL after this long
@@ -310,11 +310,3 @@ def stop_all() -> None:
     """Stops every container this process started (Emulator.stop() and interpreter exit call it)."""
     _manager.stop_all()
 
-
-def container_for(endpoint_name: str, inference_component: str | None = None,
-                  account: str | None = None, region: str = REGION) -> Container | None:
-    """The container that serves this endpoint (or inference component) now: `.url`, `.log_path`."""
-    from .server import ACCOUNT
-    from .shims import sagemaker_hosting
-
-    return sagemaker_hosting.serving_container(account or ACCOUNT, region, endpoint_name, inference_component)

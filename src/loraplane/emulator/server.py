@@ -1,20 +1,11 @@
 """Starts moto in server mode on 127.0.0.1 with the shims installed."""
 import logging
 import os
-import socket
 
 import boto3
 from botocore.config import Config
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's default account
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .local_aws import CREDENTIALS, REGION, free_port
 
 
 class Emulator:

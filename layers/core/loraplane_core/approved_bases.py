@@ -1,0 +1,58 @@
+"""Which base model package should serve: one definition for ingest (an adapter is validated against
+the base it will run on), deployment (what replaces a rejected base), the reconciler and the CLI.
+
+The latest approved base is the approved package with the latest approval (the transition the
+deployment recorded, else the registry's LastModifiedTime when the event was never seen), ties
+broken by version, skipping a package whose deployment failed for that very approval (it waits
+for a new approval)."""
+import datetime
+from dataclasses import dataclass
+
+from . import transitions
+
+
+@dataclass(frozen=True)
+class BaseCandidate:
+    package_arn: str
+    version: int
+    approved_at: str  # ISO 8601, UTC
+    deploy_failed: bool = False
+
+
+def pick_latest(candidates: list[BaseCandidate], excluding: str = "") -> BaseCandidate | None:
+    """The decision, pure: latest approval, then highest version; failed or excluded ones never."""
+    eligible = [c for c in candidates if c.package_arn != excluding and not c.deploy_failed]
+    return max(eligible, key=lambda c: (c.approved_at, c.version), default=None)
+
+
+def candidate_of(described: dict, seen: dict) -> BaseCandidate:
+    """A described Approved package and its recorded transition (empty if never seen)."""
+    recorded = seen.get("status") == "Approved" and seen.get("modified")
+    approved_at = recorded or described["LastModifiedTime"].astimezone(datetime.timezone.utc).isoformat()
+    failed = bool(seen.get("deploy_failed")) and seen.get("deploy_failed") == seen.get("modified")
+    return BaseCandidate(described["ModelPackageArn"], int(described["ModelPackageVersion"]), approved_at, failed)
+
+
+def latest_approved_base(sm, table, group: str, excluding: str = "") -> dict | None:
+    """The described package `pick_latest` chooses among the group's Approved ones, or None."""
+    described = {}
+    pages = sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group, ModelApprovalStatus="Approved")
+    for page in pages:
+        for summary in page["ModelPackageSummaryList"]:
+            arn = summary["ModelPackageArn"]
+            if arn != excluding:
+                described[arn] = sm.describe_model_package(ModelPackageName=arn)
+    chosen = pick_latest([candidate_of(d, transitions.last_status(table, arn) or {}) for arn, d in described.items()],
+                         excluding)
+    return described[chosen.package_arn] if chosen else None
+
+
+def serving_base_package(sm, table, group: str, endpoint: str | None) -> dict | None:
+    """The base package the endpoint serves (the deployment's record), else - before any deployment
+    finished - the latest approved one."""
+    from .deployments import deployed_base
+
+    deployed = deployed_base(table, endpoint) if endpoint else None
+    if deployed:
+        return sm.describe_model_package(ModelPackageName=deployed["package_arn"])
+    return latest_approved_base(sm, table, group)
