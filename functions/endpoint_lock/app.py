@@ -35,5 +35,5 @@ def lambda_handler(request: LockRequest, context) -> dict:
     if waited_seconds(request.started_at) > SETTINGS.lock_wait_seconds:
         holder = endpoint_lock.holder(table, endpoint) or {}
         raise LockTimeout(f"{endpoint} is held by {holder.get('owner')} for longer than "
-                                        f"{SETTINGS.lock_wait_seconds}s")
+                          f"{SETTINGS.lock_wait_seconds}s")
     return {"acquired": False}

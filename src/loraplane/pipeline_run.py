@@ -67,8 +67,8 @@ def start(session, outputs: dict, req: RunRequest) -> str:
     s3, sm, bucket = session.client("s3"), session.client("sagemaker"), outputs["AdapterBucketName"]
     base_uri, base_name = req.base_model_uri, req.base_model_name
     if not (base_uri and base_name):  # default: the base model the endpoint serves
-        table = session.resource("dynamodb").Table(outputs["CatalogTableName"])
-        package = serving_base_package(sm, table, outputs["BaseModelPackageGroupName"], outputs.get("EndpointName"))
+        table = session.resource("dynamodb").Table(outputs["CatalogTableName"])  # where the served base is recorded
+        package = serving_base_package(sm, table, outputs["BaseModelPackageGroupName"], outputs["EndpointName"])
         if package is None:
             raise SystemExit("no approved base model: pass --base-model-uri and --base-model-name")
         base_uri = base_uri or base_model_uri(package)

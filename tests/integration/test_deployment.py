@@ -119,12 +119,19 @@ def test_approving_an_adapter_makes_it_live_and_answer(stack, endpoint, make_ada
     assert any("alpha version" in s and "is live" in s for s in subjects)
 
 
+def executions_of(stack, package_arn: str) -> list[dict]:
+    """The deployment executions started for events about this package (other tests' do not count)."""
+    return [e for e in executions(stack)
+            if package_arn in stack.sfn.describe_execution(executionArn=e["executionArn"])["input"]]
+
+
 def test_duplicate_and_replayed_decisions_deploy_once(stack, endpoint, make_adapter):
     alpha = make_live(stack, make_adapter(seed=17), "dup")
     wait_deployments_idle(stack)
-    applied_before = sum("ApplyAdapterDecision" in states_entered(stack, e["executionArn"]) for e in executions(stack))
+    before = executions_of(stack, alpha["package_arn"])
+    applied_before = sum("ApplyAdapterDecision" in states_entered(stack, e["executionArn"]) for e in before)
+    assert applied_before == 1
     # Same decision again (an update that changes no status), and the same event delivered twice.
-    started = len(executions(stack))
     decide(stack, alpha, "Approved", reason="looked at it again")
     described = stack.sm.describe_model_package(ModelPackageName=alpha["package_arn"])
     from loraplane_core.sagemaker_events import package_event_detail
@@ -132,11 +139,12 @@ def test_duplicate_and_replayed_decisions_deploy_once(stack, endpoint, make_adap
              "Detail": json.dumps(package_event_detail(described)), "Resources": [alpha["package_arn"]]}
     stack.emulator.client("events").put_events(Entries=[entry, entry])
     # Every update emits an event (sagemaker_events shim): one execution each, three in all.
-    wait_until(lambda: len(executions(stack)) >= started + 3, timeout=60, what="an execution for each of the 3 events",
-               seen=lambda _: len(executions(stack)) - started)
+    wait_until(lambda: len(executions_of(stack, alpha["package_arn"])) >= len(before) + 3, timeout=60,
+               what="an execution for each of the 3 events",
+               seen=lambda _: len(executions_of(stack, alpha["package_arn"])) - len(before))
     wait_deployments_idle(stack)
-    applied_after = sum("ApplyAdapterDecision" in states_entered(stack, e["executionArn"]) for e in executions(stack))
-    assert applied_after == applied_before
+    after = executions_of(stack, alpha["package_arn"])
+    assert sum("ApplyAdapterDecision" in states_entered(stack, e["executionArn"]) for e in after) == applied_before
     assert version_state(stack, "dup", alpha["package_arn"]) == "live"
 
 

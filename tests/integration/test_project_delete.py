@@ -10,6 +10,7 @@ import pytest
 from loraplane.base_models import register
 from loraplane.emulator import hosting
 from loraplane.emulator.deploy import deploy_stack, local_parameters
+from loraplane.emulator.shims import lambda_runtime
 from loraplane.emulator.shims.sagemaker_hosting import container_for
 from loraplane.waiting import wait_until
 from loraplane_core.endpoint_names import adapter_component, base_component
@@ -100,8 +101,11 @@ def test_deletion_waits_for_the_deployment_in_flight(emulator):
     cfn.delete_stack(StackName="loraplane-delete-inflight")
     statuses = lambda: [s["StackStatus"] for s in cfn.list_stacks()["StackSummaries"]  # noqa: E731
                         if s["StackName"] == "loraplane-delete-inflight"]
-    assert statuses() == ["DELETE_IN_PROGRESS"]  # the cleanup waits for the lock
-    assert lock("release") == {"released": True}  # the deployment ends while the cleanup runs
+    assert statuses() == ["DELETE_IN_PROGRESS"]
+    cleanup = f"{params['SageMakerProjectName']}-{params['SageMakerProjectId']}-cleanup"
+    wait_until(lambda: lambda_runtime.environments().busy(cleanup), timeout=60, what="the cleanup to run")
+    # The deployment ends while the cleanup runs (and waits for the lock): two invocations at once.
+    assert lock("release") == {"released": True}
     wait_until(lambda: statuses() == ["DELETE_COMPLETE"], timeout=120, what="the stack to be deleted",
                seen=lambda _: statuses())
 

@@ -37,3 +37,19 @@ def test_describe_and_delete_return_absence_and_raise_the_rest():
         describe(throttled, ModelName="m")
     with pytest.raises(ClientError):
         delete(throttled, ModelName="m")
+
+
+def test_deleting_what_is_already_being_deleted_is_not_an_error():
+    """A second teardown (after TeardownIncomplete) meets components still Deleting: it carries on."""
+    def deleting(**_):
+        raise error("ValidationException", 'Cannot delete inference component "arn:x": it is already being deleted.')
+
+    def refused(**_):
+        raise error("ValidationException", "Inference component base has adapter components: delete them first.")
+
+    assert delete(deleting, InferenceComponentName="x") is False
+    assert describe(lambda **kw: {"InferenceComponentStatus": "Deleting"}, InferenceComponentName="x")
+    with pytest.raises(ClientError):
+        delete(refused, InferenceComponentName="base")
+    with pytest.raises(ClientError):
+        describe(deleting, InferenceComponentName="x")  # only a Delete reads it as gone

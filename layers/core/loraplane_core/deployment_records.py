@@ -8,8 +8,6 @@ from .deploy_models import DeploymentRecord
 from .errors import DEPLOYMENT_FAILURE_NAMES
 from .settings import Settings
 
-# Errors that mean the version itself was tried and did not work.
-
 SUBJECTS = {
     "deploy": "LoRA adapter {a} version {v} is live on {e}",
     "retire": "LoRA adapter {a} retired from {e} (no approved version left)",

@@ -49,7 +49,7 @@ def validate_upload(c: AwsClients, s: Settings, event: dict, final: bool) -> Val
             return ValidationResult(outcome="incomplete", adapter_name=name, source=source,
                                     fingerprint=staged.fingerprint, grace_seconds=s.upload_grace_seconds)
         fetch_upload(c.s3, bucket, upload, staged, work, s.max_adapter_bytes)
-        base = registry.deployed_base_model(c.sagemaker, c.s3, c.catalog, s.base_group, s.endpoint_name or None)
+        base = registry.deployed_base_model(c.sagemaker, c.s3, c.catalog, s.base_group, s.endpoint_name)
         checked = validate_adapter_dir(work, Policy(max_rank=s.max_lora_rank, max_bytes=s.max_adapter_bytes), base)
     except AdapterRejected as r:
         return ValidationResult(outcome="rejected", adapter_name=name, source=source, reason=str(r.reason),

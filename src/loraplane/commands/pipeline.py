@@ -8,8 +8,8 @@ def add_parser(subparsers) -> None:
     ps.add_argument("--name", required=True, help="adapter name: the result is uploaded to adapters/<name>/")
     ps.add_argument("--data", required=True, help="training JSONL (prompt/completion lines)")
     ps.add_argument("--eval-data", help="held-out JSONL (default: every 5th line of --data)")
-    ps.add_argument("--base-model-uri", help="s3:// Hugging Face directory (default: the approved base model's)")
-    ps.add_argument("--base-model-name", help="base_model_name_or_path (default: the approved base model's name)")
+    ps.add_argument("--base-model-uri", help="s3:// Hugging Face directory (default: the base model the endpoint serves)")
+    ps.add_argument("--base-model-name", help="base_model_name_or_path (default: the served base model's name)")
     for flag, kind in (("--rank", int), ("--alpha", int), ("--epochs", int), ("--lr", float), ("--target-modules", str),
                        ("--max-length", int), ("--seed", int), ("--instance-type", str),
                        ("--processing-instance-type", str), ("--max-eval-loss", float)):

@@ -44,6 +44,7 @@ class Container:
         self.url = f"http://127.0.0.1:{self.port}"
         self.environment = environment
         self.proc: subprocess.Popen | None = None
+        self._gone = False
 
     def start(self) -> "Container":
         binary = Path(sys.executable).parent / "loraplane"
@@ -96,19 +97,21 @@ class Container:
         return self.proc is not None and self.proc.poll() is None
 
     def group_alive(self) -> bool:
-        """Whether any process of the container's group (the server, vLLM's engine) still runs."""
-        if self.proc is None:
+        """Whether any process of the container's group (the server, vLLM's engine) still runs.
+        Once the group is seen empty its id is never signalled again (ids are reused)."""
+        if self.proc is None or self._gone:
             return False
         self.proc.poll()  # reap the leader, or the group lives on as a zombie
         try:
             os.killpg(self.proc.pid, 0)
             return True
         except ProcessLookupError:
+            self._gone = True
             return False
 
     def stop(self) -> None:
         """SIGTERM to the whole group, SIGKILL after STOP_GRACE; returns once every process is gone."""
-        if self.proc is None:
+        if self.proc is None or not self.group_alive():
             return
         _signal_group(self.proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE

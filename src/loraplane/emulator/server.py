@@ -22,7 +22,7 @@ class Emulator:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         from . import hosting
-        from .shims import eventbridge_targets, install_all
+        from .shims import eventbridge_targets, install_all, lambda_runtime
 
         # Request logs and the interpreter's tracebacks of failed executions would drown the output;
         # failures stay visible in the execution history and the catalog.
@@ -32,6 +32,7 @@ class Emulator:
         os.environ["MOTO_PORT"] = str(self.port)
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         install_all(self.url)
+        lambda_runtime.environments().reopen()  # after an earlier emulator of this process stopped
         eventbridge_targets.set_endpoint(self.url)
         hosting.manager().configure(self.url)  # local SageMaker containers read S3 through this emulator
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
@@ -42,11 +43,12 @@ class Emulator:
         from . import hosting
         from .shims import lambda_runtime
 
-        hosting.stop_all()  # the local SageMaker containers outlive no emulator
-        lambda_runtime.environments().stop_all()  # nor do Lambda execution environments
+        # First no new requests, then no Lambda starting a container, then no container.
         if self._server:
             self._server.stop()
             self._server = None
+        lambda_runtime.environments().stop_all()  # Lambda execution environments outlive no emulator
+        hosting.stop_all()  # nor do the local SageMaker containers
 
     def environment(self) -> dict[str, str]:
         """What the aws CLI and boto3 need to talk to this emulator."""

@@ -41,6 +41,10 @@ class TooManyRequests(Exception):
     """All of a function's environments are busy and it may have no more."""
 
 
+class RuntimeStopped(Exception):
+    """The emulator is shutting down: no new execution environment starts."""
+
+
 class Environment:
     """One execution environment: a worker process with the function's configuration."""
 
@@ -81,6 +85,8 @@ class Environment:
         self.last_used = time.monotonic()
         answer = json.loads(line)
         if "error" in answer:
+            if answer["error"].get("errorType") == "Runtime.ImportModuleError":
+                self.retired = True  # its worker exits: the next invocation initialises a new one
             return json.dumps(answer["error"]), True, answer.get("logs", "")
         return json.dumps(answer["payload"]), False, ""
 
@@ -115,22 +121,38 @@ class Environments:
         self._idle: dict[str, list[Environment]] = {}
         self._busy: set[Environment] = set()
         self._reaper: threading.Thread | None = None
+        self._stopped = False
 
     def take(self, fn) -> Environment:
         key = f"{fn.function_arn}:{fn.code_sha_256}:{config_hash(fn)}"
+        dead = []
+        try:
+            with self._lock:
+                if self._stopped:
+                    raise RuntimeStopped(fn.function_name)
+                return self._take(fn, key, dead)
+        finally:
+            for env in dead:
+                env.stop()  # closes its pipes
+
+    def _take(self, fn, key: str, dead: list) -> "Environment":
+        idle = self._idle.get(key, [])
+        while idle:
+            env = idle.pop()
+            if env.alive():
+                self._busy.add(env)
+                return env
+            dead.append(env)
+        if sum(1 for e in self._busy if e.key == key) >= MAX_ENVIRONMENTS:
+            raise TooManyRequests(fn.function_name)
+        env = Environment(fn, key)
+        self._busy.add(env)
+        self._start_reaper()
+        return env
+
+    def reopen(self) -> None:
         with self._lock:
-            idle = self._idle.get(key, [])
-            while idle:
-                env = idle.pop()
-                if env.alive():
-                    self._busy.add(env)
-                    return env
-            if sum(1 for e in self._busy if e.key == key) >= MAX_ENVIRONMENTS:
-                raise TooManyRequests(fn.function_name)
-            env = Environment(fn, key)
-            self._busy.add(env)
-            self._start_reaper()
-            return env
+            self._stopped = False
 
     def give_back(self, env: Environment) -> None:
         with self._lock:
@@ -162,13 +184,20 @@ class Environments:
             env.stop()
 
     def stop_all(self) -> None:
+        """Stops every environment; none starts afterwards (busy ones are killed mid-invocation)."""
         with self._lock:
+            self._stopped = True
             every = [e for envs in self._idle.values() for e in envs] + list(self._busy)
             self._idle.clear()
             for env in self._busy:
                 env.retired = True
         for env in every:
             env.stop()
+
+    def busy(self, function_name: str) -> int:
+        """How many invocations of the function are running now."""
+        with self._lock:
+            return sum(1 for e in self._busy if e.function_name == function_name)
 
     def pids(self) -> list[int]:
         with self._lock:
@@ -179,7 +208,7 @@ class Environments:
         if self._reaper is None:
             def loop():
                 while True:
-                    time.sleep(min(IDLE_S, 10))
+                    time.sleep(min(max(IDLE_S, 1), 10))
                     self.reap(IDLE_S)
 
             self._reaper = threading.Thread(target=loop, name="lambda-reaper", daemon=True)
@@ -255,7 +284,7 @@ def install(endpoint_url: str) -> None:
     def invoke_lambda(self, event=None):
         try:
             return invoke(self, event)
-        except TooManyRequests as e:
+        except (TooManyRequests, RuntimeStopped) as e:
             raise TooManyRequestsException(str(e)) from None
 
     original_del = LambdaStorage.del_function
