@@ -111,14 +111,10 @@ class Container:
 
     def stop(self) -> None:
         """SIGTERM to the whole group, SIGKILL after STOP_GRACE; returns once every process is gone."""
-        if self.proc is None or not self.group_alive():
-            return
-        _signal_group(self.proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE
-        while self.group_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if self.group_alive():
-            _signal_group(self.proc.pid, signal.SIGKILL)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if self.proc is None or not self.group_alive():
+                return
+            _signal_group(self.proc.pid, sig)
             deadline = time.monotonic() + STOP_GRACE
             while self.group_alive() and time.monotonic() < deadline:
                 time.sleep(0.05)

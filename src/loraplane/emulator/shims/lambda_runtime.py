@@ -162,36 +162,38 @@ class Environments:
                 return
         env.stop()
 
+    def _take_idle(self, chosen) -> list[Environment]:
+        """Takes the idle environments `chosen(env)` picks out of the pool (lock held); the caller stops them."""
+        gone = [e for envs in self._idle.values() for e in envs if chosen(e)]
+        for envs in self._idle.values():
+            envs[:] = [e for e in envs if not chosen(e)]
+        return gone
+
     def retire(self, function_name: str) -> None:
         """The function is gone: its environments stop (busy ones when their invocation returns)."""
         with self._lock:
             for env in self._busy:
                 if env.function_name == function_name:
                     env.retired = True
-            gone = [e for envs in self._idle.values() for e in envs if e.function_name == function_name]
-            for envs in self._idle.values():
-                envs[:] = [e for e in envs if e.function_name != function_name]
+            gone = self._take_idle(lambda e: e.function_name == function_name)
         for env in gone:
             env.stop()
 
     def reap(self, older_than: float) -> None:
         now = time.monotonic()
         with self._lock:
-            stale = [e for envs in self._idle.values() for e in envs if now - e.last_used > older_than]
-            for envs in self._idle.values():
-                envs[:] = [e for e in envs if e not in stale]
-        for env in stale:
+            gone = self._take_idle(lambda e: now - e.last_used > older_than)
+        for env in gone:
             env.stop()
 
     def stop_all(self) -> None:
         """Stops every environment; none starts afterwards (busy ones are killed mid-invocation)."""
         with self._lock:
             self._stopped = True
-            every = [e for envs in self._idle.values() for e in envs] + list(self._busy)
-            self._idle.clear()
             for env in self._busy:
                 env.retired = True
-        for env in every:
+            gone = self._take_idle(lambda e: True) + list(self._busy)
+        for env in gone:
             env.stop()
 
     def busy(self, function_name: str) -> int:
