@@ -17,8 +17,8 @@ import time
 from loraplane import local
 from loraplane.base_models import register
 from loraplane.dev.tiny import build_tiny_adapter, build_tiny_model
-from loraplane_core import deployments
-from loraplane_core.adapter_serving import invoke_args
+from loraplane_core.deployment import versions as deployments
+from loraplane_core.deployment.serving_modes import invoke_args
 
 
 def poll(predicate, timeout: float = 900, interval: float = 0.2):

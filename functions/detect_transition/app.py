@@ -4,9 +4,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
-from loraplane_core.deploy_models import TransitionRequest
+from loraplane_core.deployment import steps
+from loraplane_core.deployment.payloads import TransitionRequest
 from loraplane_core.settings import Settings
-from loraplane_core.transitions import detect
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
 SETTINGS = Settings.from_env()
@@ -18,7 +18,7 @@ CLIENTS = clients(SETTINGS)
 @metrics.log_metrics
 @event_parser(model=TransitionRequest)
 def lambda_handler(request: TransitionRequest, context) -> dict:
-    result = detect(CLIENTS.catalog, SETTINGS, request.event)
+    result = steps.detect_transition(CLIENTS, SETTINGS, request)
     metrics.add_metric(name="DecisionActedOn" if result.proceed else "DecisionIgnored", unit=MetricUnit.Count, value=1)
     logger.info("transition", extra={"proceed": result.proceed, "why": result.why})
     return result.model_dump(mode="json")

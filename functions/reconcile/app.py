@@ -3,7 +3,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from loraplane_core.aws import clients
-from loraplane_core.reconcile import reconcile
+from loraplane_core.deployment.reconciler import reconcile
 from loraplane_core.settings import ReconcileSettings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()

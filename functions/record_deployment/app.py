@@ -3,8 +3,8 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
-from loraplane_core.deploy_models import DeploymentRecord
-from loraplane_core.deployment_records import record_and_notify
+from loraplane_core.deployment import steps
+from loraplane_core.deployment.payloads import DeploymentRecord
 from loraplane_core.settings import Settings
 
 logger, tracer = Logger(), Tracer()
@@ -16,4 +16,4 @@ CLIENTS = clients(SETTINGS)
 @tracer.capture_lambda_handler
 @event_parser(model=DeploymentRecord)
 def lambda_handler(record: DeploymentRecord, context) -> dict:
-    return record_and_notify(CLIENTS, SETTINGS, record)
+    return steps.record_deployment(CLIENTS, SETTINGS, record).model_dump(mode="json")

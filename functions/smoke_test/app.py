@@ -3,9 +3,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
-from loraplane_core import smoke
 from loraplane_core.aws import clients
-from loraplane_core.deploy_models import SmokeRequest
+from loraplane_core.deployment import steps
+from loraplane_core.deployment.payloads import SmokeRequest
 from loraplane_core.errors import SmokeTestFailed
 from loraplane_core.settings import Settings
 
@@ -20,12 +20,9 @@ CLIENTS = clients(SETTINGS)
 @event_parser(model=SmokeRequest)
 def lambda_handler(request: SmokeRequest, context) -> dict:
     try:
-        if request.kind == "adapter":
-            result = smoke.smoke_adapter(CLIENTS, SETTINGS, request.deployment["adapter"])
-        else:
-            result = smoke.smoke_base(CLIENTS, SETTINGS)
+        result = steps.smoke_test(CLIENTS, SETTINGS, request)
     except SmokeTestFailed:
         metrics.add_metric(name="SmokeTestFailed", unit=MetricUnit.Count, value=1)
         raise
     metrics.add_metric(name="SmokeTestPassed", unit=MetricUnit.Count, value=1)
-    return result
+    return result.model_dump(mode="json")

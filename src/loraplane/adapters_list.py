@@ -3,7 +3,7 @@ import json
 from collections import defaultdict
 
 from loraplane_core import catalog, catalog_keys
-from loraplane_core.adapter_serving import invoke_args
+from loraplane_core.deployment.serving_modes import invoke_args
 
 COLUMNS = ("ADAPTER", "VERSION", "STATE", "APPROVAL", "SHA256", "RANK", "DETAIL")
 

@@ -13,8 +13,9 @@ import shutil
 import tempfile
 import time
 
-from loraplane_core import catalog, catalog_keys, deployments
-from loraplane_core.adapter_serving import invoke_args
+from loraplane_core import catalog, catalog_keys
+from loraplane_core.deployment import versions as deployments
+from loraplane_core.deployment.serving_modes import invoke_args
 
 from . import local
 from .adapters_list import collect, render

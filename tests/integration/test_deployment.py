@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from loraplane.base_models import register
 from loraplane.waiting import wait_until
-from loraplane_core import deployments
+from loraplane_core.deployment import versions as deployments
 from loraplane_core.endpoint_names import adapter_component, base_component
 
 PROMPT = "Hello, who are you?"

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from loraplane.base_models import register
 from loraplane.emulator.deploy import deploy_stack, local_parameters
 from loraplane.waiting import wait_until
-from loraplane_core import deployments
+from loraplane_core.deployment import versions as deployments
 from tests.stack_fixture import Stack, delete_stack
 
 from .test_deployment import decide, upload_version, wait_deployments_idle, wait_state

@@ -1,12 +1,15 @@
-"""Registry decisions -> deployment plans: transitions, the endpoint lock and adapter plans, on
-moto's in-process DynamoDB and SageMaker (no server, no serving process)."""
+"""The wiring around the deployment's decisions, on moto's in-process DynamoDB and SageMaker (no
+server, no serving process): transitions, the endpoint lock, and snapshots read from the catalog
+and the registry into decisions.plan_adapter (the decisions themselves: test_decisions.py)."""
 import copy
 import json
 from pathlib import Path
 
 import boto3
 import pytest
-from loraplane_core import catalog_keys, deployments, endpoint_lock, errors, transitions
+from loraplane_core import catalog_keys, errors
+from loraplane_core.deployment import decisions, endpoint_lock, snapshots, transitions
+from loraplane_core.deployment import versions as deployments
 from loraplane_core.package_events import change_of, parse_event
 from loraplane_core.settings import Settings
 
@@ -118,31 +121,44 @@ def set_base(table, name="tiny"):
     table.put_item(Item={**catalog_keys.base_key("ep"), "package_arn": "arn:base/1", "version": 1, "base_model": name})
 
 
+class Clients:
+    def __init__(self, table, sm):
+        self.catalog, self.sagemaker = table, sm
+
+
+def plan(table, sm, change, base_ready=True):
+    """What ApplyAdapterDecision decides: the snapshot read from moto, then the pure decision."""
+    base = deployments.deployed_base(table, "ep")
+    snap = decisions.AdapterSnapshot(adapter=change.name, versions=snapshots.version_views(Clients(table, sm), change.name),
+                                     deployed_base=base["base_model"] if base else None, base_ready=base_ready,
+                                     seen=snapshots.seen_of(table, change.package_arn))
+    return decisions.plan_adapter(snap, change)
+
+
 def test_adapter_plans(aws):
     table, sm = aws
     TABLE["t"] = table
     v1 = put_version(table, sm, "bot", "a" * 64, "tiny", "Approved", "2026-01-01T10:00:00+00:00")
-    plan = deployments.plan_adapter(table, sm, "ep", change_for(v1, "approved", "2026-01-01T10:00:00+00:00"))
-    assert plan["outcome"] == "deferred"  # no base model deployed yet
+    assert plan(table, sm, change_for(v1, "approved", "2026-01-01T10:00:00+00:00")).outcome == "deferred"  # no base yet
     set_base(table)
-    plan = deployments.plan_adapter(table, sm, "ep", change_for(v1, "approved", "2026-01-01T10:00:00+00:00"))
-    assert plan["outcome"] == "deploy" and plan["target"]["package_arn"] == v1["package_arn"] and plan["previous"] is None
+    p = plan(table, sm, change_for(v1, "approved", "2026-01-01T10:00:00+00:00"))
+    assert p.outcome == "deploy" and p.target.package_arn == v1["package_arn"] and p.previous is None
     deployments.set_state(table, v1, "live")
     other = put_version(table, sm, "bot", "c" * 64, "other-base", "Approved", "2026-01-01T10:01:00+00:00")
-    assert deployments.plan_adapter(table, sm, "ep", change_for(other, "approved", "2026-01-01T10:01:00+00:00"))["outcome"] == "incompatible"
+    assert plan(table, sm, change_for(other, "approved", "2026-01-01T10:01:00+00:00")).outcome == "incompatible"
     v2 = put_version(table, sm, "bot", "b" * 64, "tiny", "Approved", "2026-01-01T09:00:00+00:00")
     # v2's approval is older than v1's, which is live: the later decision stands.
-    assert deployments.plan_adapter(table, sm, "ep", change_for(v2, "approved", "2026-01-01T09:00:00+00:00"))["outcome"] == "superseded"
+    assert plan(table, sm, change_for(v2, "approved", "2026-01-01T09:00:00+00:00")).outcome == "superseded"
     # Rejecting live v1 brings back the most recently approved compatible version: v2.
     sm.update_model_package(ModelPackageArn=v1["package_arn"], ModelApprovalStatus="Rejected")
-    plan = deployments.plan_adapter(table, sm, "ep", change_for(v1, "rejected", "2026-01-01T11:00:00+00:00"))
-    assert plan["outcome"] == "deploy" and plan["target"]["package_arn"] == v2["package_arn"]
-    assert plan["previous"]["package_arn"] == v1["package_arn"]
+    p = plan(table, sm, change_for(v1, "rejected", "2026-01-01T11:00:00+00:00"))
+    assert p.outcome == "deploy" and p.target.package_arn == v2["package_arn"]
+    assert p.previous.package_arn == v1["package_arn"]
     # With v2 rejected too, nothing compatible is left: retire.
     sm.update_model_package(ModelPackageArn=v2["package_arn"], ModelApprovalStatus="Rejected")
-    assert deployments.plan_adapter(table, sm, "ep", change_for(v1, "rejected", "2026-01-01T11:00:00+00:00"))["outcome"] == "retire"
+    assert plan(table, sm, change_for(v1, "rejected", "2026-01-01T11:00:00+00:00")).outcome == "retire"
     # Rejecting a version that is not live changes nothing on the endpoint.
-    assert deployments.plan_adapter(table, sm, "ep", change_for(v2, "rejected", "2026-01-01T11:00:00+00:00"))["outcome"] == "rejected_not_live"
+    assert plan(table, sm, change_for(v2, "rejected", "2026-01-01T11:00:00+00:00")).outcome == "rejected_not_live"
 
 
 def test_a_decision_overtaken_by_a_newer_one_is_not_applied(aws):
@@ -153,7 +169,20 @@ def test_a_decision_overtaken_by_a_newer_one_is_not_applied(aws):
     v = put_version(table, sm, "bot", "d" * 64, "tiny", "Approved", "2026-01-01T10:00:00+00:00")
     approval = change_for(v, "approved", "2026-01-01T10:00:00+00:00")
     change_for(v, "rejected", "2026-01-01T10:01:00+00:00")
-    assert deployments.plan_adapter(table, sm, "ep", approval)["outcome"] == "superseded"
+    assert plan(table, sm, approval).outcome == "superseded"
+
+
+def test_a_replayed_approval_of_a_version_rejected_since_is_not_applied(aws):
+    """The reconciler's replay says "Approved" (its DescribeModelPackage snapshot); the user rejects
+    the version before the replay gets the lock: the registry, read now, decides (issue 11, #4)."""
+    table, sm = aws
+    TABLE["t"] = table
+    set_base(table)
+    v = put_version(table, sm, "bot", "f" * 64, "tiny", "Approved", "2026-01-01T10:00:00+00:00")
+    replay = change_for(v, "approved", "2026-01-01T10:00:00+00:00").model_copy(update={"replayed_by_reconciler": True})
+    assert plan(table, sm, replay).outcome == "deploy"
+    sm.update_model_package(ModelPackageArn=v["package_arn"], ModelApprovalStatus="Rejected")
+    assert plan(table, sm, replay).outcome == "retire"  # the rejection is what is acted on
 
 
 def test_a_decision_before_ingest_recorded_the_version_is_retried(aws):
@@ -163,4 +192,4 @@ def test_a_decision_before_ingest_recorded_the_version_is_retried(aws):
     v = put_version(table, sm, "late", "e" * 64, "tiny", "Approved", "2026-01-01T10:00:00+00:00")
     table.delete_item(Key={"pk": v["pk"], "sk": v["sk"]})
     with pytest.raises(errors.VersionNotCatalogued):
-        deployments.plan_adapter(table, sm, "ep", change_for(v, "approved", "2026-01-01T10:00:00+00:00"))
+        plan(table, sm, change_for(v, "approved", "2026-01-01T10:00:00+00:00"))

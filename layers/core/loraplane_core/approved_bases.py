@@ -8,7 +8,8 @@ for a new approval)."""
 import datetime
 from dataclasses import dataclass
 
-from . import transitions
+from .deployment import transitions
+from .deployment.versions import deployed_base
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,6 @@ def latest_approved_base(sm, table, group: str, excluding: str = "") -> dict | N
 def serving_base_package(sm, table, group: str, endpoint: str | None) -> dict | None:
     """The base package the endpoint serves (the deployment's record), else - before any deployment
     finished - the latest approved one."""
-    from .deployments import deployed_base
-
     deployed = deployed_base(table, endpoint) if endpoint else None
     if deployed:
         return sm.describe_model_package(ModelPackageName=deployed["package_arn"])

@@ -11,7 +11,7 @@ the retained adapter bucket. Every wait is bounded by `deadline`; when time runs
 """
 import time
 
-from . import endpoint_lock
+from .deployment import endpoint_lock
 from .endpoint_names import owned_by
 from .sagemaker_gateway import delete, describe
 

@@ -7,53 +7,14 @@ is the base inference component, updated with a rolling policy and the same alar
 A failed update leaves the old version serving: SageMaker rolls back, and check() reports it.
 """
 import time
-from dataclasses import asdict, dataclass
 
-from . import approved_bases
-from .endpoint_names import base_component, base_model_name, components_config
-from .errors import DeploymentFailed, DeploymentTimedOut
-from .package_events import PackageChange
-from .sagemaker_gateway import describe
+from ..endpoint_names import base_component, base_model_name, components_config
+from ..errors import DeploymentFailed, DeploymentTimedOut
+from ..sagemaker_gateway import describe
+from ..settings import Settings
+from .payloads import BaseDeployment, BaseTarget, ScalingResult
 
 VARIANT = "AllTraffic"
-
-
-@dataclass
-class BaseTarget:
-    package_arn: str
-    version: int
-    base_model: str
-    model_uri: str
-
-    @classmethod
-    def of(cls, change: PackageChange) -> "BaseTarget":
-        return cls(change.package_arn, change.version, change.name, change.artifact_uri or "")
-
-
-def target_for(sm, table, s, change: PackageChange, deployed: "BaseTarget | None") -> "BaseTarget | None":
-    """Approved: exactly the event's package. Rejected: if it is the one serving, the most recently
-    approved other base package takes its place; otherwise nothing changes."""
-    from . import deployments, transitions
-
-    if deployments.is_stale(table, change):
-        return None  # a newer decision on this package came after: its own execution acts on it
-    if change.action == "approved":
-        deployed_approval = (transitions.last_status(table, deployed.package_arn) or {}) if deployed else {}
-        if deployed and deployed.package_arn != change.package_arn and \
-                deployed_approval.get("status") == "Approved" and deployed_approval.get("modified", "") > change.modified:
-            return None  # the base model serving now was approved later: the later decision stands
-        return BaseTarget.of(change)
-    if deployed is None or deployed.package_arn != change.package_arn:
-        return None
-    described = approved_bases.latest_approved_base(sm, table, change.group, excluding=change.package_arn)
-    return target_of_package(described) if described else None  # none: keep serving, notify
-
-
-def target_of_package(d: dict) -> "BaseTarget":
-    from .package_events import artifact_of
-
-    return BaseTarget(d["ModelPackageArn"], d["ModelPackageVersion"], d.get("CustomerMetadataProperties", {}).get(
-        "base_model", f"version-{d['ModelPackageVersion']}"), artifact_of(d["InferenceSpecification"]) or "")
 
 
 def container_environment(s, base_model: str) -> dict[str, str]:
@@ -111,12 +72,34 @@ def rollback_alarms(s) -> dict:
     return {"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in s.rollback_alarms]}} if s.rollback_alarms else {}
 
 
-def start(sm, s, t: BaseTarget) -> dict:
-    """Begin creating or updating; returns what check() needs."""
-    return {**_start(sm, s, t), "target": asdict(t)}
+def start(sm, s: Settings, t: BaseTarget) -> BaseDeployment:
+    """Begin creating or updating; what check() follows."""
+    model = ensure_model(sm, s, t)
+    endpoint = delete_failed_endpoint(sm, s, describe_endpoint(sm, s.endpoint_name))
+    dep = BaseDeployment(kind="unchanged", target=t, model_name=model,
+                         deadline=int(time.time() + s.deployment_timeout_seconds))
+    if s.serving_mode == "on-demand":
+        config = ensure_endpoint_config(sm, s, model)
+        dep = dep.model_copy(update={"config_name": config})
+        if endpoint is None:
+            sm.create_endpoint(EndpointName=s.endpoint_name, EndpointConfigName=config)
+            return dep.model_copy(update={"kind": "create"})
+        if endpoint["EndpointConfigName"] == config:
+            return dep.model_copy(update={"done": True})
+        sm.update_endpoint(EndpointName=s.endpoint_name, EndpointConfigName=config, DeploymentConfig={
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
+                "TerminationWaitInSeconds": 120, "MaximumExecutionTimeoutInSeconds": sagemaker_timeout(s)},
+            **rollback_alarms(s)})
+        return dep.model_copy(update={"kind": "update"})
+    if endpoint is None:  # the base component follows once the endpoint is in service (CreateBaseComponent)
+        sm.create_endpoint(EndpointName=s.endpoint_name, EndpointConfigName=ensure_endpoint_config(sm, s, None))
+        return dep.model_copy(update={"kind": "create"})
+    kind = put_base_component(sm, s, model)
+    return dep.model_copy(update={"kind": kind, "done": kind == "unchanged"})
 
 
-def delete_failed_endpoint(sm, s, endpoint: dict | None, wait_seconds: int = 240) -> dict | None:
+def delete_failed_endpoint(sm, s: Settings, endpoint: dict | None, wait_seconds: int = 240) -> dict | None:
     """A endpoint whose creation failed cannot be updated: delete it, so it is created afresh."""
     if endpoint is None or endpoint["EndpointStatus"] != "Failed":
         return endpoint
@@ -126,55 +109,40 @@ def delete_failed_endpoint(sm, s, endpoint: dict | None, wait_seconds: int = 240
     return None
 
 
-def _start(sm, s, t: BaseTarget) -> dict:
-    model = ensure_model(sm, s, t)
-    endpoint = delete_failed_endpoint(sm, s, describe_endpoint(sm, s.endpoint_name))
-    deadline = int(time.time() + s.deployment_timeout_seconds)
-    if s.serving_mode == "on-demand":
-        config = ensure_endpoint_config(sm, s, model)
-        if endpoint is None:
-            sm.create_endpoint(EndpointName=s.endpoint_name, EndpointConfigName=config)
-            return {"kind": "create", "model_name": model, "config_name": config, "deadline": deadline}
-        if endpoint["EndpointConfigName"] == config:
-            return {"kind": "unchanged", "model_name": model, "config_name": config, "deadline": deadline}
-        sm.update_endpoint(EndpointName=s.endpoint_name, EndpointConfigName=config, DeploymentConfig={
-            "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
-                "TerminationWaitInSeconds": 120, "MaximumExecutionTimeoutInSeconds": sagemaker_timeout(s)},
-            **rollback_alarms(s)})
-        return {"kind": "update", "model_name": model, "config_name": config, "deadline": deadline}
-    if endpoint is None:
-        sm.create_endpoint(EndpointName=s.endpoint_name, EndpointConfigName=ensure_endpoint_config(sm, s, None))
-        return {"kind": "create", "model_name": model, "config_name": None, "deadline": deadline}
-    return {**update_base_component(sm, s, model), "deadline": deadline}
-
-
 def base_component_spec(model: str) -> dict:
     return {"ModelName": model, "ComputeResourceRequirements": {
         "NumberOfAcceleratorDevicesRequired": 1, "MinMemoryRequiredInMb": 1024}}
 
 
-def update_base_component(sm, s, model: str) -> dict:
+def put_base_component(sm, s: Settings, model: str) -> str:
+    """Creates the base inference component, or rolls it to `model`: create | update | unchanged."""
     name = base_component(s.resource_prefix)
     current = describe(sm.describe_inference_component, InferenceComponentName=name)
     if current is None:
         sm.create_inference_component(InferenceComponentName=name, EndpointName=s.endpoint_name, VariantName=VARIANT,
                                       Specification=base_component_spec(model), RuntimeConfig={"CopyCount": 1})
-        return {"kind": "create", "model_name": model, "config_name": None}
+        return "create"
     if current["Specification"].get("ModelName") == model and current["InferenceComponentStatus"] == "InService":
-        return {"kind": "unchanged", "model_name": model, "config_name": None}
+        return "unchanged"
     sm.update_inference_component(InferenceComponentName=name, Specification=base_component_spec(model),
                                   DeploymentConfig={"RollingUpdatePolicy": {
                                       "MaximumBatchSize": {"Type": "COPY_COUNT", "Value": 1},
                                       "WaitIntervalInSeconds": 60, "MaximumExecutionTimeoutInSeconds": sagemaker_timeout(s)},
                                       **rollback_alarms(s)})
-    return {"kind": "update", "model_name": model, "config_name": None}
+    return "update"
 
 
-def check(sm, s, dep: dict) -> dict:
-    """{"done": bool} once the change finished; raises DeploymentFailed if it failed or was rolled back."""
-    if time.time() > dep["deadline"]:
-        raise DeploymentTimedOut(f"{s.endpoint_name}: base model {dep['model_name']} not in service in time")
+def create_component(sm, s: Settings, dep: BaseDeployment) -> BaseDeployment:
+    """The endpoint is in service without its base component (a new endpoint): add the base model."""
+    put_base_component(sm, s, dep.model_name)
+    return dep.model_copy(update={"done": False, "component_missing": False, "status": "Creating"})
+
+
+def check(sm, s: Settings, dep: BaseDeployment) -> BaseDeployment:
+    """Reads only: `done` once the change finished, `component_missing` when the base component must
+    be created next; raises DeploymentFailed if it failed or was rolled back."""
+    if time.time() > dep.deadline:
+        raise DeploymentTimedOut(f"{s.endpoint_name}: base model {dep.model_name} not in service in time")
     endpoint = describe_endpoint(sm, s.endpoint_name)
     if endpoint is None:
         raise DeploymentFailed(f"endpoint {s.endpoint_name} does not exist")
@@ -182,27 +150,26 @@ def check(sm, s, dep: dict) -> dict:
     if status == "Failed":
         raise DeploymentFailed(f"endpoint {s.endpoint_name} failed: {endpoint.get('FailureReason')}")
     if status != "InService":
-        return {**dep, "done": False, "status": status}
+        return dep.model_copy(update={"done": False, "status": status})
     if s.serving_mode == "on-demand":
-        if endpoint["EndpointConfigName"] != dep["config_name"]:
-            raise DeploymentFailed(f"update to {dep['config_name']} rolled back: {endpoint.get('FailureReason')}")
-        return {**dep, "done": True, "status": status}
+        if endpoint["EndpointConfigName"] != dep.config_name:
+            raise DeploymentFailed(f"update to {dep.config_name} rolled back: {endpoint.get('FailureReason')}")
+        return dep.model_copy(update={"done": True, "status": status})
     name = base_component(s.resource_prefix)
     ic = describe(sm.describe_inference_component, InferenceComponentName=name)
     if ic is None:
-        update_base_component(sm, s, dep["model_name"])  # a new endpoint is in service: add the base model
-        return {**dep, "done": False, "status": "Creating"}
+        return dep.model_copy(update={"done": False, "component_missing": True, "status": "ComponentMissing"})
     ic_status = ic["InferenceComponentStatus"]
     if ic_status == "Failed":
         raise DeploymentFailed(f"base model component {name} failed: {ic.get('FailureReason')}")
     if ic_status != "InService":
-        return {**dep, "done": False, "status": ic_status}
-    if ic["Specification"].get("ModelName") != dep["model_name"]:
-        raise DeploymentFailed(f"update of {name} to {dep['model_name']} rolled back: {ic.get('FailureReason')}")
-    return {**dep, "done": True, "status": ic_status}
+        return dep.model_copy(update={"done": False, "status": ic_status})
+    if ic["Specification"].get("ModelName") != dep.model_name:
+        raise DeploymentFailed(f"update of {name} to {dep.model_name} rolled back: {ic.get('FailureReason')}")
+    return dep.model_copy(update={"done": True, "status": ic_status})
 
 
-def ensure_scaling(autoscaling, s) -> dict | None:
+def ensure_scaling(autoscaling, s: Settings) -> ScalingResult | None:
     """on-demand mode: instance auto scaling of the variant (inference-components mode scales with
     the endpoint config's managed instance scaling instead). Idempotent: both calls upsert."""
     if s.serving_mode != "on-demand" or s.max_instance_count <= s.instance_count:
@@ -217,4 +184,4 @@ def ensure_scaling(autoscaling, s) -> dict | None:
         TargetTrackingScalingPolicyConfiguration={
             "TargetValue": 60.0, "ScaleInCooldown": 600, "ScaleOutCooldown": 120,
             "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}})
-    return {"resource": resource, "min": s.instance_count, "max": s.max_instance_count}
+    return ScalingResult(resource=resource, min=s.instance_count, max=s.max_instance_count)

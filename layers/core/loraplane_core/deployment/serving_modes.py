@@ -10,10 +10,10 @@ import datetime
 import json
 from urllib.parse import urlparse
 
-from .aws import AwsClients
-from .endpoint_names import adapter_component, adapter_of_component, base_component, prefix_of_endpoint
-from .sagemaker_gateway import describe
-from .settings import Settings
+from ..aws import AwsClients
+from ..endpoint_names import adapter_component, adapter_of_component, base_component, prefix_of_endpoint
+from ..sagemaker_gateway import describe
+from ..settings import Settings
 
 LIVE_PREFIX = "live/"
 MANIFEST_TTL_SECONDS = 5  # the container's default LORAPLANE_MANIFEST_TTL_SECONDS

@@ -5,7 +5,7 @@ deployment may take; its owner is the Step Functions execution name, so a retrie
 same execution succeeds."""
 import time
 
-from .catalog_keys import lock_key
+from ..catalog_keys import lock_key
 
 LEASE_SECONDS = 3 * 3600
 

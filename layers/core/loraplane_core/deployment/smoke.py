@@ -4,10 +4,11 @@ that changes nothing, e.g. an untrained one, fails)."""
 import json
 import time
 
-from .adapter_serving import serving_mode
-from .aws import AwsClients
-from .errors import SmokeTestFailed
-from .settings import Settings
+from ..aws import AwsClients
+from ..errors import SmokeTestFailed
+from ..settings import Settings
+from .payloads import SmokeResult
+from .serving_modes import serving_mode
 
 MAX_NEW_TOKENS = 8
 
@@ -31,19 +32,21 @@ def ask_until(runtime, args: dict, prompt: str, deadline: float) -> str:
             time.sleep(2)
 
 
-def smoke_adapter(c: AwsClients, s: Settings, adapter: str, wait_seconds: int = 60) -> dict:
+def smoke_adapter(c: AwsClients, s: Settings, adapter: str, wait_seconds: int = 60) -> SmokeResult:
     mode, deadline = serving_mode(c, s), time.time() + wait_seconds
     base = ask_until(c.runtime, mode.invoke_args(None), s.smoke_prompt, deadline)
     answer = ask_until(c.runtime, mode.invoke_args(adapter), s.smoke_prompt, deadline)
+    if not isinstance(answer, str) or not isinstance(base, str):
+        raise SmokeTestFailed(f"the answers have no generated_text: {base!r}, {answer!r}"[:500])
     if answer == base:
         raise SmokeTestFailed(f"adapter {adapter} answers exactly like the base model ({answer!r}): "
                               "its weights change nothing")
-    return {"prompt": s.smoke_prompt, "base": base, "adapter": answer, "invoke": mode.invoke_args(adapter)}
+    return SmokeResult(prompt=s.smoke_prompt, base=base, adapter=answer, invoke=mode.invoke_args(adapter))
 
 
-def smoke_base(c: AwsClients, s: Settings, wait_seconds: int = 60) -> dict:
+def smoke_base(c: AwsClients, s: Settings, wait_seconds: int = 60) -> SmokeResult:
     mode = serving_mode(c, s)
     answer = ask_until(c.runtime, mode.invoke_args(None), s.smoke_prompt, time.time() + wait_seconds)
     if not isinstance(answer, str):
         raise SmokeTestFailed(f"the base model's answer has no generated_text: {answer!r}")
-    return {"prompt": s.smoke_prompt, "base": answer}
+    return SmokeResult(prompt=s.smoke_prompt, base=answer)

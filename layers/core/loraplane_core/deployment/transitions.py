@@ -1,9 +1,9 @@
 """Real approval transitions, once: a conditional write keyed on the package ARN remembers the
 last status seen. A duplicate or replayed event (same status, or an older decision) writes
 nothing and so deploys nothing."""
-from .catalog_keys import approval_key
-from .deploy_models import TransitionResult
-from .package_events import PackageChange, change_of, parse_event
+from ..catalog_keys import approval_key
+from ..package_events import PackageChange, change_of, parse_event
+from .payloads import TransitionResult
 
 
 def record_transition(table, change: PackageChange) -> bool:

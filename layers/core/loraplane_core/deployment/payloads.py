@@ -1,0 +1,210 @@
+"""What the deployment state machine passes to its tasks and gets back: one model per Task input and
+output. The fields a Choice state reads (`proceed`, `acquired`, `outcome`, `ready`, `kind`, `done`,
+`component_missing`) are fields here, so a rename breaks a test, not a deployment."""
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ..models import TaskError
+from ..package_events import PackageChange
+
+AdapterOutcome = Literal["deploy", "retire", "deferred", "incompatible", "superseded", "unchanged",
+                         "rejected_not_live", "unknown_version"]
+
+
+# -- DetectTransition --------------------------------------------------------------------------
+class TransitionRequest(BaseModel):
+    event: dict[str, Any]  # the "SageMaker Model Package State Change" event, as delivered: parsed by the step
+
+
+class TransitionResult(BaseModel):
+    proceed: bool
+    why: str
+    change: PackageChange | None = None
+
+
+# -- AcquireEndpointLock / ReleaseEndpointLock ---------------------------------------------------
+class AcquireLock(BaseModel):
+    action: Literal["acquire"]
+    owner: str  # the execution name
+    started_at: str | None = None  # the execution's start: the lock wait is bounded from there
+
+
+class ReleaseLock(BaseModel):
+    action: Literal["release"]
+    owner: str
+
+
+LockRequest = Annotated[AcquireLock | ReleaseLock, Field(discriminator="action")]
+
+
+class LockResult(BaseModel):
+    acquired: bool | None = None
+    released: bool | None = None
+
+
+# -- adapter decisions -------------------------------------------------------------------------
+class AdapterTarget(BaseModel):
+    """A catalogued adapter version, as the endpoint serves it."""
+    package_arn: str
+    version: int
+    sha256: str
+    artifact_uri: str
+    base_model: str | None = None
+
+    def manifest_entry(self) -> dict[str, str | int | None]:
+        return {"sha256": self.sha256, "version": self.version, "package_arn": self.package_arn,
+                "base_model": self.base_model}
+
+
+class AdapterPlan(BaseModel):
+    """What an adapter decision changes on the endpoint (decisions.plan_adapter), then its progress."""
+    adapter: str
+    outcome: AdapterOutcome
+    change: PackageChange
+    target: AdapterTarget | None = None  # for "deploy": the version to serve
+    previous: AdapterTarget | None = None  # the version live before
+    deadline: int = 0  # epoch seconds: CheckAdapter gives up after it
+    ready: bool = False
+
+
+class ApplyAdapter(BaseModel):
+    action: Literal["apply"]
+    change: PackageChange
+
+
+class CheckAdapter(BaseModel):
+    action: Literal["check"]
+    deployment: AdapterPlan
+
+
+class RollBackAdapter(BaseModel):
+    action: Literal["rollback"]
+    deployment: AdapterPlan
+
+
+AdapterRequest = Annotated[ApplyAdapter | CheckAdapter | RollBackAdapter, Field(discriminator="action")]
+
+
+class AdapterRollback(BaseModel):
+    restored: int | None  # the version serving again, or None: the adapter is not served
+
+
+# -- base model decisions ----------------------------------------------------------------------
+class BaseTarget(BaseModel):
+    package_arn: str
+    version: int
+    base_model: str
+    model_uri: str
+
+
+class BaseDeployment(BaseModel):
+    """A base model change in progress. `kind` none: nothing to change (no target)."""
+    kind: Literal["create", "update", "unchanged", "none"]
+    done: bool = False
+    target: BaseTarget | None = None
+    model_name: str | None = None
+    config_name: str | None = None
+    deadline: int = 0
+    status: str | None = None
+    component_missing: bool = False  # the endpoint is in service without its base component: create it
+    restored: int | None = None  # for a rollback: the version serving again
+
+
+class StartBase(BaseModel):
+    action: Literal["start"]
+    change: PackageChange
+
+
+class CheckBase(BaseModel):
+    action: Literal["check"]
+    deployment: BaseDeployment
+
+
+class CreateBaseComponent(BaseModel):
+    action: Literal["create_component"]
+    deployment: BaseDeployment
+
+
+class RollBackBase(BaseModel):
+    action: Literal["rollback"]
+    change: PackageChange
+    deployment: BaseDeployment | None = None
+
+
+class ReattachAdapters(BaseModel):
+    action: Literal["reattach"]
+    change: PackageChange
+    deployment: BaseDeployment
+
+
+BaseRequest = Annotated[StartBase | CheckBase | CreateBaseComponent | RollBackBase | ReattachAdapters,
+                        Field(discriminator="action")]
+
+
+class ScalingResult(BaseModel):
+    resource: str
+    min: int
+    max: int
+
+
+class ReattachResult(BaseModel):
+    attached: list[str] = Field(default_factory=list)  # "<adapter> v<version>"
+    incompatible: list[str] = Field(default_factory=list)
+    retired: list[str] = Field(default_factory=list)
+    scaling: ScalingResult | None = None
+
+
+# -- SmokeTest ---------------------------------------------------------------------------------
+class SmokeAdapter(BaseModel):
+    kind: Literal["adapter"]
+    deployment: AdapterPlan
+
+
+class SmokeBase(BaseModel):
+    kind: Literal["base"]
+    deployment: BaseDeployment
+
+
+SmokeRequest = Annotated[SmokeAdapter | SmokeBase, Field(discriminator="kind")]
+
+
+class SmokeResult(BaseModel):
+    prompt: str
+    base: str  # the base model's answer
+    adapter: str | None = None  # the adapter's answer
+    invoke: dict[str, str] | None = None  # the InvokeEndpoint arguments that reached the adapter
+
+
+# -- RecordAdapterDeployment / RecordBaseDeployment / RecordFailure -----------------------------
+class AdapterRecord(BaseModel):
+    kind: Literal["adapter"]
+    execution: str
+    change: PackageChange
+    deployment: AdapterPlan
+    smoke: SmokeResult | None = None
+
+
+class BaseRecord(BaseModel):
+    kind: Literal["base"]
+    execution: str
+    change: PackageChange
+    deployment: BaseDeployment
+    smoke: SmokeResult | None = None
+    reattach: ReattachResult | None = None
+
+
+class FailureRecord(BaseModel):
+    kind: Literal["failed"]
+    execution: str
+    change: PackageChange | None = None
+    error: TaskError | None = None
+    rollback: AdapterRollback | BaseDeployment | None = None
+
+
+DeploymentRecord = Annotated[AdapterRecord | BaseRecord | FailureRecord, Field(discriminator="kind")]
+
+
+class Notified(BaseModel):
+    subject: str
+    event: str

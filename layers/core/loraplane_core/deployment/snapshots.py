@@ -1,0 +1,79 @@
+"""Reads what the decisions need (decisions.py) from the catalog and the registry: the only I/O
+before a decision. The registry is read now, under the endpoint lock, never taken from an event:
+an event or a reconciler replay may describe a decision the user has since overturned."""
+import datetime
+
+from .. import approved_bases
+from ..aws import AwsClients
+from ..package_events import PackageChange, artifact_of
+from ..settings import Settings
+from . import transitions, versions
+from .decisions import AdapterSnapshot, BaseSnapshot, Seen, VersionView
+from .payloads import BaseTarget
+from .serving_modes import serving_mode
+
+
+def seen_of(table, package_arn: str) -> Seen | None:
+    last = transitions.last_status(table, package_arn)
+    return Seen(last["status"], last.get("modified", "")) if last else None
+
+
+def modified_of(described: dict) -> str:
+    modified = described.get("LastModifiedTime")
+    return modified.astimezone(datetime.timezone.utc).isoformat() if modified else ""
+
+
+def approved_at(seen: Seen | None, described: dict) -> str:
+    """When the version was last approved: the transition recorded, or the registry's
+    LastModifiedTime when the event was never seen (lost to the DLQ); "" if not approved."""
+    if described.get("ModelApprovalStatus") != "Approved":
+        return ""
+    if seen and seen.status == "Approved":
+        return seen.modified
+    return modified_of(described)
+
+
+def version_view(c: AwsClients, item: dict) -> VersionView:
+    described = c.sagemaker.describe_model_package(ModelPackageName=item["package_arn"])
+    return VersionView(package_arn=item["package_arn"], version=int(item["package_version"]), sha256=item["sha256"],
+                       artifact_uri=item["artifact_uri"], base_model=item.get("base_model"),
+                       state=item.get("state", "registered"), registry_status=described["ModelApprovalStatus"],
+                       approved_at=approved_at(seen_of(c.catalog, item["package_arn"]), described),
+                       registry_modified=modified_of(described))
+
+
+def version_views(c: AwsClients, adapter: str) -> tuple[VersionView, ...]:
+    return tuple(version_view(c, item) for item in versions.versions(c.catalog, adapter))
+
+
+def all_version_views(c: AwsClients) -> dict[str, tuple[VersionView, ...]]:
+    return {adapter: version_views(c, adapter) for adapter in versions.adapter_names(c.catalog)}
+
+
+def adapter_snapshot(c: AwsClients, s: Settings, change: PackageChange) -> AdapterSnapshot:
+    base = versions.deployed_base(c.catalog, s.endpoint_name)
+    return AdapterSnapshot(adapter=change.name, versions=version_views(c, change.name),
+                           deployed_base=base["base_model"] if base else None,
+                           base_ready=serving_mode(c, s).base_ready(), seen=seen_of(c.catalog, change.package_arn))
+
+
+def base_target_of(described: dict) -> BaseTarget:
+    version = int(described["ModelPackageVersion"])
+    return BaseTarget(package_arn=described["ModelPackageArn"], version=version,
+                      base_model=described.get("CustomerMetadataProperties", {}).get("base_model", f"version-{version}"),
+                      model_uri=artifact_of(described["InferenceSpecification"]) or "")
+
+
+def base_snapshot(c: AwsClients, s: Settings, change: PackageChange) -> BaseSnapshot:
+    deployed = versions.deployed_target(c.catalog, s.endpoint_name)
+    deployed_seen = seen_of(c.catalog, deployed.package_arn) if deployed else None
+    described = c.sagemaker.describe_model_package(ModelPackageName=change.package_arn)
+    replacement = None  # read when the package serving is rejected now (the event may say otherwise)
+    if described["ModelApprovalStatus"] == "Rejected" and deployed and deployed.package_arn == change.package_arn:
+        other = approved_bases.latest_approved_base(c.sagemaker, c.catalog, change.group, excluding=change.package_arn)
+        replacement = base_target_of(other) if other else None
+    return BaseSnapshot(deployed=deployed,
+                        deployed_approved_at=deployed_seen.modified if deployed_seen and deployed_seen.status == "Approved" else "",
+                        seen=seen_of(c.catalog, change.package_arn), registry_status=described["ModelApprovalStatus"],
+                        registry_modified=modified_of(described),
+                        replacement=replacement)

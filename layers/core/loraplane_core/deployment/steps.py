@@ -1,0 +1,151 @@
+"""The deployment state machine's tasks (statemachines/deploy.asl.json), one function each, typed
+in and out: read a snapshot, ask decisions.py, act. The handlers in functions/ only route here."""
+import datetime
+import time
+
+from ..aws import AwsClients
+from ..errors import AdapterDeploymentFailed, DeploymentTimedOut, LockTimeout
+from ..settings import LockSettings, Settings
+from . import base_endpoint, decisions, endpoint_lock, outcomes, smoke, snapshots, transitions, versions
+from .payloads import (
+    AcquireLock, AdapterPlan, AdapterRollback, ApplyAdapter, BaseDeployment, CheckAdapter, CheckBase,
+    CreateBaseComponent, DeploymentRecord, LockResult, Notified, ReattachAdapters, ReattachResult, ReleaseLock,
+    RollBackAdapter, RollBackBase, SmokeAdapter, SmokeBase, SmokeResult, StartBase, TransitionRequest,
+    TransitionResult,
+)
+from .serving_modes import serving_mode
+
+ADAPTER_POLL_SECONDS = 20  # CheckAdapter polls this long in the Lambda before the ASL's Wait state
+MAX_ADAPTER_WAIT_SECONDS = 1800
+
+
+# -- DetectTransition ----------------------------------------------------------------------------
+def detect_transition(c: AwsClients, s: Settings, request: TransitionRequest) -> TransitionResult:
+    return transitions.detect(c.catalog, s, request.event)
+
+
+# -- AcquireEndpointLock / ReleaseEndpointLock ---------------------------------------------------
+def waited_seconds(started_at: str | None, now: datetime.datetime | None = None) -> float:
+    if not started_at:
+        return 0.0
+    started = datetime.datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+    return ((now or datetime.datetime.now(datetime.timezone.utc)) - started).total_seconds()
+
+
+def acquire_lock(c: AwsClients, s: LockSettings, request: AcquireLock) -> LockResult:
+    table, endpoint = c.catalog, s.endpoint_name
+    if endpoint_lock.acquire(table, endpoint, request.owner,
+                             lease_seconds=endpoint_lock.lease_for(s.deployment_timeout_seconds)):
+        return LockResult(acquired=True)
+    if waited_seconds(request.started_at) > s.lock_wait_seconds:
+        holder = endpoint_lock.holder(table, endpoint) or {}
+        raise LockTimeout(f"{endpoint} is held by {holder.get('owner')} for longer than {s.lock_wait_seconds}s")
+    return LockResult(acquired=False)
+
+
+def release_lock(c: AwsClients, s: LockSettings, request: ReleaseLock) -> LockResult:
+    return LockResult(released=endpoint_lock.release(c.catalog, s.endpoint_name, request.owner))
+
+
+# -- ApplyAdapterDecision / CheckAdapter / RollBackAdapter ---------------------------------------
+def apply_adapter(c: AwsClients, s: Settings, request: ApplyAdapter) -> AdapterPlan:
+    plan = decisions.plan_adapter(snapshots.adapter_snapshot(c, s, request.change), request.change)
+    wait = min(s.deployment_timeout_seconds, MAX_ADAPTER_WAIT_SECONDS)
+    plan = plan.model_copy(update={"deadline": int(time.time() + wait)})
+    mode = serving_mode(c, s)
+    if plan.outcome == "deploy":
+        mode.apply(plan.adapter, plan.target.artifact_uri, plan.target.manifest_entry())
+    elif plan.outcome == "retire":
+        mode.remove(plan.adapter)
+    return plan
+
+
+def check_adapter(c: AwsClients, s: Settings, request: CheckAdapter,
+                  poll_seconds: float = ADAPTER_POLL_SECONDS) -> AdapterPlan:
+    """Polls briefly in the Lambda (adapter components usually settle in seconds), then hands the
+    longer waits to the state machine's Wait state."""
+    plan = request.deployment
+    mode, until = serving_mode(c, s), time.time() + poll_seconds
+    while True:
+        status, reason = mode.status(plan.adapter, plan.target.artifact_uri if plan.target else None)
+        if status == "InService":
+            return plan.model_copy(update={"ready": True})
+        if status in ("Failed", "Missing"):
+            raise AdapterDeploymentFailed(f"adapter {plan.adapter}: {status} {reason or ''}".strip())
+        if time.time() > plan.deadline:
+            raise DeploymentTimedOut(f"adapter {plan.adapter} not in service in time (status {status})")
+        if time.time() > until:
+            return plan.model_copy(update={"ready": False})
+        time.sleep(1)
+
+
+def rollback_adapter(c: AwsClients, s: Settings, request: RollBackAdapter) -> AdapterRollback:
+    """Serve again what was live before the change (or nothing)."""
+    plan, mode = request.deployment, serving_mode(c, s)
+    previous = decisions.adapter_rollback_target(plan)
+    if previous:
+        mode.apply(plan.adapter, previous.artifact_uri, previous.manifest_entry())
+        return AdapterRollback(restored=previous.version)
+    mode.remove(plan.adapter)
+    return AdapterRollback(restored=None)
+
+
+# -- StartBaseDeployment / CheckBase / CreateBaseComponent / RollBackBase / ReattachAdapters -------
+def start_base(c: AwsClients, s: Settings, request: StartBase) -> BaseDeployment:
+    target = decisions.base_target(snapshots.base_snapshot(c, s, request.change), request.change)
+    if target is None:
+        return BaseDeployment(kind="none", done=True)
+    return base_endpoint.start(c.sagemaker, s, target)
+
+
+def check_base(c: AwsClients, s: Settings, request: CheckBase) -> BaseDeployment:
+    return base_endpoint.check(c.sagemaker, s, request.deployment)
+
+
+def create_base_component(c: AwsClients, s: Settings, request: CreateBaseComponent) -> BaseDeployment:
+    return base_endpoint.create_component(c.sagemaker, s, request.deployment)
+
+
+def rollback_base(c: AwsClients, s: Settings, request: RollBackBase) -> BaseDeployment:
+    previous = decisions.base_rollback_target(request.change, versions.deployed_target(c.catalog, s.endpoint_name))
+    if previous is None:
+        return BaseDeployment(kind="none", done=True)
+    return base_endpoint.start(c.sagemaker, s, previous).model_copy(update={"restored": previous.version})
+
+
+def reattach_adapters(c: AwsClients, s: Settings, request: ReattachAdapters) -> ReattachResult:
+    """The new base model serves: record it, then serve every adapter's version built for it."""
+    dep, table = request.deployment, c.catalog
+    base_model = dep.target.base_model
+    versions.set_deployed_base(table, s.endpoint_name, dep.target, dep.model_name)
+    plan = decisions.plan_reattach(base_model, snapshots.all_version_views(c))
+    mode = serving_mode(c, s)
+    served, result = mode.live(), ReattachResult()
+    for adapter, v in plan.incompatible:
+        versions.set_state_of(table, adapter, v.package_arn, "incompatible",
+                              reason=f"built for {v.base_model}, the endpoint serves {base_model}")
+        result.incompatible.append(f"{adapter} v{v.version}")
+    for adapter in plan.stop:
+        if adapter in served:
+            mode.remove(adapter)
+            result.retired.append(adapter)
+    for adapter, v in plan.serve.items():
+        if served.get(adapter) != v.sha256:
+            mode.apply(adapter, v.artifact_uri, v.target().manifest_entry())
+        if v.state != "live":
+            versions.set_state_of(table, adapter, v.package_arn, "live", approved_at=v.approved_at)
+        result.attached.append(f"{adapter} v{v.version}")
+    result.scaling = base_endpoint.ensure_scaling(c.autoscaling, s)
+    return result
+
+
+# -- SmokeTestAdapter / SmokeTestBase --------------------------------------------------------------
+def smoke_test(c: AwsClients, s: Settings, request: SmokeAdapter | SmokeBase) -> SmokeResult:
+    if isinstance(request, SmokeAdapter):
+        return smoke.smoke_adapter(c, s, request.deployment.adapter)
+    return smoke.smoke_base(c, s)
+
+
+# -- RecordAdapterDeployment / RecordBaseDeployment / RecordFailure --------------------------------
+def record_deployment(c: AwsClients, s: Settings, record: DeploymentRecord) -> Notified:
+    return outcomes.record_and_notify(c, s, record)
