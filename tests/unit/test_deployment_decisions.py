@@ -49,16 +49,16 @@ def test_aws_sample_event_parses_into_the_exact_package_version():
 
 def test_only_real_transitions_proceed(aws):
     table, _ = aws
-    created = transitions.detect(table, SETTINGS, event("PendingManualApproval", "2026-01-01T10:00:00Z"))
+    created = transitions.detect(table, SETTINGS, parse_event(event("PendingManualApproval", "2026-01-01T10:00:00Z")))
     assert not created.proceed and "nothing to deploy" in created.why
-    approved = transitions.detect(table, SETTINGS, event("Approved", "2026-01-01T10:05:00Z"))
+    approved = transitions.detect(table, SETTINGS, parse_event(event("Approved", "2026-01-01T10:05:00Z")))
     assert approved.proceed and approved.change.action == "approved"
-    duplicate = transitions.detect(table, SETTINGS, event("Approved", "2026-01-01T10:05:00Z"))
+    duplicate = transitions.detect(table, SETTINGS, parse_event(event("Approved", "2026-01-01T10:05:00Z")))
     assert not duplicate.proceed
-    rejected = transitions.detect(table, SETTINGS, event("Rejected", "2026-01-01T10:10:00Z"))
+    rejected = transitions.detect(table, SETTINGS, parse_event(event("Rejected", "2026-01-01T10:10:00Z")))
     assert rejected.proceed and rejected.change.action == "rejected"
     # The approval event delivered again, late: older than what we know, so no flip back.
-    late = transitions.detect(table, SETTINGS, event("Approved", "2026-01-01T10:05:00Z"))
+    late = transitions.detect(table, SETTINGS, parse_event(event("Approved", "2026-01-01T10:05:00Z")))
     assert not late.proceed
     assert transitions.last_status(table, rejected.change.package_arn)["status"] == "Rejected"
 
@@ -66,17 +66,17 @@ def test_only_real_transitions_proceed(aws):
 def test_creation_event_arriving_after_the_approval_in_the_same_second_is_ignored(aws):
     """Registered and approved within one second: the Pending event, delivered last, changes nothing."""
     table, _ = aws
-    assert transitions.detect(table, SETTINGS, event("Approved", "2026-01-01T10:00:00Z")).proceed
-    assert not transitions.detect(table, SETTINGS, event("PendingManualApproval", "2026-01-01T10:00:00Z")).proceed
+    assert transitions.detect(table, SETTINGS, parse_event(event("Approved", "2026-01-01T10:00:00Z"))).proceed
+    assert not transitions.detect(table, SETTINGS, parse_event(event("PendingManualApproval", "2026-01-01T10:00:00Z"))).proceed
     assert transitions.last_status(table, event("Approved", "2026-01-01T10:00:00Z")["detail"]["ModelPackageArn"])["status"] == "Approved"
 
 
 def test_reconciler_replays_bypass_the_transition_check(aws):
     table, _ = aws
     ev = event("Approved", "2026-01-01T10:05:00Z")
-    assert transitions.detect(table, SETTINGS, ev).proceed
+    assert transitions.detect(table, SETTINGS, parse_event(ev)).proceed
     replay = {**ev, "source": "loraplane.reconciler"}
-    assert transitions.detect(table, SETTINGS, replay).proceed
+    assert transitions.detect(table, SETTINGS, parse_event(replay)).proceed
 
 
 def test_endpoint_lock_is_exclusive_reentrant_and_expires(aws):

@@ -1,12 +1,12 @@
 """What the deployment state machine passes to its tasks and gets back: one model per Task input and
 output. The fields a Choice state reads (`proceed`, `acquired`, `outcome`, `ready`, `kind`, `done`,
 `component_missing`) are fields here, so a rename breaks a test, not a deployment."""
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from ..models import TaskError
-from ..package_events import PackageChange
+from ..package_events import PackageChange, PackageStateChange
 
 AdapterOutcome = Literal["deploy", "retire", "deferred", "incompatible", "superseded", "unchanged",
                          "rejected_not_live", "unknown_version"]
@@ -14,7 +14,7 @@ AdapterOutcome = Literal["deploy", "retire", "deferred", "incompatible", "supers
 
 # -- DetectTransition --------------------------------------------------------------------------
 class TransitionRequest(BaseModel):
-    event: dict[str, Any]  # the "SageMaker Model Package State Change" event, as delivered: parsed by the step
+    event: PackageStateChange  # the "SageMaker Model Package State Change" event (or a reconciler replay)
 
 
 class TransitionResult(BaseModel):

@@ -2,7 +2,7 @@
 last status seen. A duplicate or replayed event (same status, or an older decision) writes
 nothing and so deploys nothing."""
 from ..catalog_keys import approval_key
-from ..package_events import PackageChange, change_of, parse_event
+from ..package_events import PackageChange, PackageStateChange, change_of
 from .payloads import TransitionResult
 
 
@@ -35,9 +35,9 @@ def last_status(table, package_arn: str) -> dict | None:
     return table.get_item(Key=approval_key(package_arn), ConsistentRead=True).get("Item")
 
 
-def detect(table, s, event: dict) -> TransitionResult:
+def detect(table, s, event: PackageStateChange) -> TransitionResult:
     """The deployment state machine's first step: is this event a decision to act on, now?"""
-    change = change_of(parse_event(event), s.base_group, s.adapter_group)
+    change = change_of(event, s.base_group, s.adapter_group)
     if change is None:
         return TransitionResult(proceed=False, why="not one of this project's model package groups")
     if change.replayed_by_reconciler:
