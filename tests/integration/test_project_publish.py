@@ -66,6 +66,8 @@ def test_launch_role_and_template(emulator, first):
     template = yaml.safe_load(emulator.client("s3").get_object(Bucket=report.artifact_bucket, Key=key)["Body"].read())
     assert "Transform" not in template and "AWS::Serverless::Function" not in str(template)
     assert {"SageMakerProjectName", "SageMakerProjectId"} <= set(template["Parameters"])
+    # Projects get the organisation's permissions boundary without anyone typing it in.
+    assert template["Parameters"]["PermissionsBoundaryArn"]["Default"] == outputs["PermissionsBoundaryArn"]
     for resource in template["Resources"].values():  # code lies in the artifact bucket the launch role reads
         code = resource.get("Properties", {}).get("Code") or resource.get("Properties", {}).get("Content")
         if code:

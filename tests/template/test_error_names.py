@@ -52,4 +52,4 @@ def test_deployment_failures_are_never_retried():
     policy = json.loads((REPO / "statemachines" / "retry-policy.json").read_text())
     rule = policy["deployment_failures"]
     assert rule["MaxAttempts"] == 0
-    assert set(rule["ErrorEquals"]) == errors.DEPLOYMENT_FAILURE_NAMES | {"LockTimeout"}
+    assert set(rule["ErrorEquals"]) == errors.DEPLOYMENT_FAILURE_NAMES | {"LockTimeout", "LockLost"}

@@ -9,6 +9,7 @@ from pathlib import Path
 from samtranslator.yaml_helper import yaml_parse
 
 from .conftest import LONGEST
+from .iam import Resolver, document_statements
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT, REGION, PARTITION = "123456789012", "ap-southeast-2", "aws"
@@ -45,6 +46,8 @@ REQUIRED = {
                         "arn:aws:sns:{region}:{account}:{name}"),
     "AWS::SNS::Subscription": (["sns:Subscribe", "sns:Unsubscribe", "sns:GetSubscriptionAttributes"],
                                "arn:aws:sns:{region}:{account}:{topic}:5f3c2b1a"),
+    "AWS::SNS::TopicPolicy": (["sns:SetTopicAttributes", "sns:GetTopicAttributes"],
+                              "arn:aws:sns:{region}:{account}:{topic}"),
     "AWS::SQS::Queue": (["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes",
                          "sqs:TagQueue", "sqs:UntagQueue", "sqs:ListQueueTags"], "arn:aws:sqs:{region}:{account}:{name}"),
     "AWS::SQS::QueuePolicy": (["sqs:SetQueueAttributes", "sqs:GetQueueAttributes"],
@@ -76,7 +79,8 @@ REQUIRED = {
                                "arn:aws:cloudwatch:{region}:{account}:alarm:{name}"),
     "AWS::IAM::Role": (["iam:CreateRole", "iam:GetRole", "iam:DeleteRole", "iam:PutRolePolicy", "iam:GetRolePolicy",
                         "iam:DeleteRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy",
-                        "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PassRole"],
+                        "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary",
+                        "iam:PassRole"],
                        "arn:aws:iam::{account}:role/SC-{account}-pp-abcdefgh-SomeFunctionRole-ABC123"),
     "Custom::EndpointCleanup": (["lambda:InvokeFunction"], "arn:aws:lambda:{region}:{account}:function:{function}"),
 }
@@ -113,6 +117,8 @@ def arn_of(logical_id: str, resource: dict, expanded) -> str:
         names["name"] = resolve(props["Bucket"], expanded)
     if kind == "AWS::SNS::Subscription":
         names["topic"] = resolve(props["TopicArn"], expanded)
+    if kind == "AWS::SNS::TopicPolicy":
+        names["topic"] = resolve(props["Topics"][0], expanded)
     if kind == "AWS::SQS::QueuePolicy":
         names["queue"] = resolve(props["Queues"][0], expanded)
     if kind in ("AWS::Lambda::Permission", "Custom::EndpointCleanup"):
@@ -120,20 +126,10 @@ def arn_of(logical_id: str, resource: dict, expanded) -> str:
     return REQUIRED[kind][1].format(**names)
 
 
-def sub(text: str) -> str:
-    return text.replace("${AWS::Partition}", PARTITION).replace("${AWS::Region}", REGION).replace(
-        "${AWS::AccountId}", ACCOUNT)
-
-
 def launch_statements() -> list[dict]:
     template = yaml_parse((REPO / "project_template" / "template.yaml").read_text())
     doc = template["Resources"]["LaunchPolicy"]["Properties"]["PolicyDocument"]
-    out = []
-    for s in doc["Statement"]:
-        resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
-        out.append({**s, "Action": s["Action"] if isinstance(s["Action"], list) else [s["Action"]],
-                    "Resource": [sub(r["Fn::Sub"] if isinstance(r, dict) else r) for r in resources]})
-    return out
+    return document_statements(Resolver(template, {})(doc))
 
 
 def conditions_hold(statement: dict, tags: dict) -> bool:

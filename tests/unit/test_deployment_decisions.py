@@ -193,3 +193,17 @@ def test_a_decision_before_ingest_recorded_the_version_is_retried(aws):
     table.delete_item(Key={"pk": v["pk"], "sk": v["sk"]})
     with pytest.raises(errors.VersionNotCatalogued):
         plan(table, sm, change_for(v, "approved", "2026-01-01T10:00:00+00:00"))
+
+
+def test_a_step_that_lost_the_lock_changes_nothing(aws):
+    """Fencing: the lease ran out and another execution took the endpoint."""
+    table, _ = aws
+    assert endpoint_lock.acquire(table, "ep-f", "exec-1", now=1000)
+    endpoint_lock.ensure_held(table, "ep-f", "exec-1", now=1001)
+    with pytest.raises(errors.LockLost):
+        endpoint_lock.ensure_held(table, "ep-f", "exec-2", now=1001)
+    with pytest.raises(errors.LockLost):  # our own lease, run out
+        endpoint_lock.ensure_held(table, "ep-f", "exec-1", now=1000 + endpoint_lock.LEASE_SECONDS + 1)
+    assert endpoint_lock.release(table, "ep-f", "exec-1")
+    with pytest.raises(errors.LockLost):
+        endpoint_lock.ensure_held(table, "ep-f", "exec-1", now=1002)

@@ -1,6 +1,7 @@
 """Names of what the control plane creates at run time on the endpoint (SageMaker limits: 63
 characters for models, endpoint configs and inference components)."""
 import hashlib
+import re
 
 
 def short_hash(text: str, n: int = 8) -> str:
@@ -36,5 +37,13 @@ def components_config(prefix: str) -> str:
 
 
 def owned_by(prefix: str, name: str) -> bool:
-    """Models and endpoint configs this project created: every one is named <prefix>-..."""
-    return name.startswith(f"{prefix}-")
+    """Models and endpoint configs this project created: exactly <prefix>-base-<version> and
+    <prefix>-ic-config, never a name another project's prefix merely starts with (project `ml`,
+    id `p-aaa` must not take project `ml-p-aaa`'s)."""
+    return name == components_config(prefix) or any(name == base_model_name(prefix, int(v))
+                                                      for v in re.findall(r"-base-(\d{1,5})\Z", name))
+
+
+def project_tags(project_name: str, project_id: str) -> list[dict[str, str]]:
+    """The tags SageMaker Projects put on a project's resources; IAM scopes updates and deletes by them."""
+    return [{"Key": "sagemaker:project-name", "Value": project_name}, {"Key": "sagemaker:project-id", "Value": project_id}]

@@ -23,6 +23,11 @@ class LockTimeout(StateMachineError):
     """Another change held the endpoint for longer than LOCK_WAIT_SECONDS."""
 
 
+class LockLost(StateMachineError):
+    """The execution no longer holds the endpoint lock (its lease ran out and another took it): it
+    stops before changing anything, and the holder's execution carries on."""
+
+
 class DeploymentFailed(StateMachineError):
     """The change did not go live (also the deployment Fail state)."""
 
@@ -44,5 +49,5 @@ DEPLOYMENT_FAILURES = (SmokeTestFailed, AdapterDeploymentFailed, DeploymentFaile
 DEPLOYMENT_FAILURE_NAMES = frozenset(c.__name__ for c in DEPLOYMENT_FAILURES)
 
 __all__ = ["StateMachineError", "IngestFailed", "IdempotencyAlreadyInProgressError", "VersionNotCatalogued",
-           "LockTimeout", "DeploymentFailed", "DeploymentTimedOut", "AdapterDeploymentFailed", "SmokeTestFailed",
+           "LockTimeout", "LockLost", "DeploymentFailed", "DeploymentTimedOut", "AdapterDeploymentFailed", "SmokeTestFailed",
            "DEPLOYMENT_FAILURES", "DEPLOYMENT_FAILURE_NAMES"]

@@ -49,7 +49,10 @@ def publish(session, o: Options) -> Report:
     if o.sam_build:
         root = o.build_dir or Path(tempfile.mkdtemp(prefix="loraplane-publish-"))
         built = build.sam_build(root / "build", root / "cache")
-    body = build.render(build.published_template(s3, bucket, region, account, built))
+    template = build.published_template(s3, bucket, region, account, built)
+    if org.get("PermissionsBoundaryArn"):  # projects get the boundary without anyone typing it in
+        template["Parameters"]["PermissionsBoundaryArn"]["Default"] = org["PermissionsBoundaryArn"]
+    body = build.render(template)
     version = o.version or "sha-" + hashlib.sha256(body).hexdigest()[:12]
     key = f"service-catalog/loraplane/{version}.yaml"
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/x-yaml")

@@ -8,7 +8,7 @@ A failed update leaves the old version serving: SageMaker rolls back, and check(
 """
 import time
 
-from ..endpoint_names import base_component, base_model_name, components_config
+from ..endpoint_names import base_component, base_model_name, components_config, project_tags
 from ..errors import DeploymentFailed, DeploymentTimedOut
 from ..sagemaker_gateway import describe
 from ..settings import Settings
@@ -120,7 +120,8 @@ def put_base_component(sm, s: Settings, model: str) -> str:
     current = describe(sm.describe_inference_component, InferenceComponentName=name)
     if current is None:
         sm.create_inference_component(InferenceComponentName=name, EndpointName=s.endpoint_name, VariantName=VARIANT,
-                                      Specification=base_component_spec(model), RuntimeConfig={"CopyCount": 1})
+                                      Specification=base_component_spec(model), RuntimeConfig={"CopyCount": 1},
+                                      Tags=project_tags(s.project_name, s.project_id))
         return "create"
     if current["Specification"].get("ModelName") == model and current["InferenceComponentStatus"] == "InService":
         return "unchanged"

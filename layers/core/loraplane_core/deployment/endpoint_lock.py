@@ -6,6 +6,7 @@ same execution succeeds."""
 import time
 
 from ..catalog_keys import lock_key
+from ..errors import LockLost
 
 LEASE_SECONDS = 3 * 3600
 
@@ -41,3 +42,10 @@ def release(table, endpoint: str, owner: str) -> bool:
 
 def holder(table, endpoint: str) -> dict | None:
     return table.get_item(Key=lock_key(endpoint), ConsistentRead=True).get("Item")
+
+
+def ensure_held(table, endpoint: str, owner: str, now: float | None = None) -> None:
+    """Fencing: a step that changes the endpoint first checks its execution still holds the lock."""
+    held = holder(table, endpoint) or {}
+    if held.get("owner") != owner or int(held.get("expires_at", 0)) < (now or time.time()):
+        raise LockLost(f"{endpoint}: the lock is held by {held.get('owner')}, not {owner}")

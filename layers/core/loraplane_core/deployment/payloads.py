@@ -70,6 +70,7 @@ class AdapterPlan(BaseModel):
 
 class ApplyAdapter(BaseModel):
     action: Literal["apply"]
+    owner: str  # the execution name: the step checks it still holds the endpoint lock (fencing)
     change: PackageChange
 
 
@@ -80,6 +81,7 @@ class CheckAdapter(BaseModel):
 
 class RollBackAdapter(BaseModel):
     action: Literal["rollback"]
+    owner: str  # the execution name: the step checks it still holds the endpoint lock (fencing)
     deployment: AdapterPlan
 
 
@@ -113,6 +115,7 @@ class BaseDeployment(BaseModel):
 
 class StartBase(BaseModel):
     action: Literal["start"]
+    owner: str  # the execution name: the step checks it still holds the endpoint lock (fencing)
     change: PackageChange
 
 
@@ -123,17 +126,20 @@ class CheckBase(BaseModel):
 
 class CreateBaseComponent(BaseModel):
     action: Literal["create_component"]
+    owner: str  # the execution name: the step checks it still holds the endpoint lock (fencing)
     deployment: BaseDeployment
 
 
 class RollBackBase(BaseModel):
     action: Literal["rollback"]
+    owner: str  # the execution name: the step checks it still holds the endpoint lock (fencing)
     change: PackageChange
     deployment: BaseDeployment | None = None
 
 
 class ReattachAdapters(BaseModel):
     action: Literal["reattach"]
+    owner: str  # the execution name: the step checks it still holds the endpoint lock (fencing)
     change: PackageChange
     deployment: BaseDeployment
 

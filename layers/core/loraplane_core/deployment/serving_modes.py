@@ -11,7 +11,7 @@ import json
 from urllib.parse import urlparse
 
 from ..aws import AwsClients
-from ..endpoint_names import adapter_component, adapter_of_component, base_component, prefix_of_endpoint
+from ..endpoint_names import adapter_component, adapter_of_component, base_component, prefix_of_endpoint, project_tags
 from ..sagemaker_gateway import describe
 from ..settings import Settings
 
@@ -36,8 +36,8 @@ def sha_of_artifact(uri: str | None) -> str | None:
 class InferenceComponents:
     mode = "inference-components"
 
-    def __init__(self, sm, endpoint: str, prefix: str):
-        self.sm, self.endpoint, self.base = sm, endpoint, base_component(prefix)
+    def __init__(self, sm, endpoint: str, prefix: str, tags: list[dict[str, str]] | None = None):
+        self.sm, self.endpoint, self.base, self.tags = sm, endpoint, base_component(prefix), tags or []
 
     def component(self, adapter: str) -> str:
         return adapter_component(self.endpoint, adapter)
@@ -56,7 +56,7 @@ class InferenceComponents:
         if existing is None:
             self.sm.create_inference_component(InferenceComponentName=name, EndpointName=self.endpoint,
                                                VariantName="AllTraffic", Specification=spec,
-                                               Tags=[{"Key": "loraplane:adapter", "Value": adapter}])
+                                               Tags=[{"Key": "loraplane:adapter", "Value": adapter}, *self.tags])
         elif existing["Specification"].get("Container", {}).get("ArtifactUrl") != artifact_uri \
                 or existing["InferenceComponentStatus"] == "Failed":
             self.sm.update_inference_component(InferenceComponentName=name, Specification=spec)
@@ -153,4 +153,4 @@ class OnDemand:
 def serving_mode(c: AwsClients, s: Settings):
     if s.serving_mode == "on-demand":
         return OnDemand(c.sagemaker, c.s3, s.endpoint_name, s.adapter_bucket)
-    return InferenceComponents(c.sagemaker, s.endpoint_name, s.resource_prefix)
+    return InferenceComponents(c.sagemaker, s.endpoint_name, s.resource_prefix, project_tags(s.project_name, s.project_id))

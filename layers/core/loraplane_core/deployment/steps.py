@@ -49,15 +49,32 @@ def release_lock(c: AwsClients, s: LockSettings, request: ReleaseLock) -> LockRe
 
 # -- ApplyAdapterDecision / CheckAdapter / RollBackAdapter ---------------------------------------
 def apply_adapter(c: AwsClients, s: Settings, request: ApplyAdapter) -> AdapterPlan:
+    endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
     plan = decisions.plan_adapter(snapshots.adapter_snapshot(c, s, request.change), request.change)
     wait = min(s.deployment_timeout_seconds, MAX_ADAPTER_WAIT_SECONDS)
     plan = plan.model_copy(update={"deadline": int(time.time() + wait)})
     mode = serving_mode(c, s)
-    if plan.outcome == "deploy":
-        mode.apply(plan.adapter, plan.target.artifact_uri, plan.target.manifest_entry())
-    elif plan.outcome == "retire":
-        mode.remove(plan.adapter)
+    try:
+        if plan.outcome == "deploy":
+            mode.apply(plan.adapter, plan.target.artifact_uri, plan.target.manifest_entry())
+        elif plan.outcome == "retire":
+            mode.remove(plan.adapter)
+    except Exception:
+        # Half applied (e.g. on-demand: the files copied, the manifest not written): put back what
+        # served before, then fail; the state retries the whole apply.
+        restore_adapter(mode, plan.adapter, plan.previous)
+        raise
     return plan
+
+
+def restore_adapter(mode, adapter: str, previous) -> None:
+    try:
+        if previous:
+            mode.apply(adapter, previous.artifact_uri, previous.manifest_entry())
+        else:
+            mode.remove(adapter)
+    except Exception:  # noqa: BLE001 - the original error is the one to report; the retry re-applies
+        pass
 
 
 def check_adapter(c: AwsClients, s: Settings, request: CheckAdapter,
@@ -81,6 +98,7 @@ def check_adapter(c: AwsClients, s: Settings, request: CheckAdapter,
 
 def rollback_adapter(c: AwsClients, s: Settings, request: RollBackAdapter) -> AdapterRollback:
     """Serve again what was live before the change (or nothing)."""
+    endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
     plan, mode = request.deployment, serving_mode(c, s)
     previous = decisions.adapter_rollback_target(plan)
     if previous:
@@ -92,6 +110,7 @@ def rollback_adapter(c: AwsClients, s: Settings, request: RollBackAdapter) -> Ad
 
 # -- StartBaseDeployment / CheckBase / CreateBaseComponent / RollBackBase / ReattachAdapters -------
 def start_base(c: AwsClients, s: Settings, request: StartBase) -> BaseDeployment:
+    endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
     target = decisions.base_target(snapshots.base_snapshot(c, s, request.change), request.change)
     if target is None:
         return BaseDeployment(kind="none", done=True)
@@ -103,10 +122,12 @@ def check_base(c: AwsClients, s: Settings, request: CheckBase) -> BaseDeployment
 
 
 def create_base_component(c: AwsClients, s: Settings, request: CreateBaseComponent) -> BaseDeployment:
+    endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
     return base_endpoint.create_component(c.sagemaker, s, request.deployment)
 
 
 def rollback_base(c: AwsClients, s: Settings, request: RollBackBase) -> BaseDeployment:
+    endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
     previous = decisions.base_rollback_target(request.change, versions.deployed_target(c.catalog, s.endpoint_name))
     if previous is None:
         return BaseDeployment(kind="none", done=True)
@@ -115,6 +136,7 @@ def rollback_base(c: AwsClients, s: Settings, request: RollBackBase) -> BaseDepl
 
 def reattach_adapters(c: AwsClients, s: Settings, request: ReattachAdapters) -> ReattachResult:
     """The new base model serves: record it, then serve every adapter's version built for it."""
+    endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
     dep, table = request.deployment, c.catalog
     base_model = dep.target.base_model
     versions.set_deployed_base(table, s.endpoint_name, dep.target, dep.model_name)
