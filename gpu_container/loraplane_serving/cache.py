@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from loraplane_core.base_model import BaseModelProfile
-from loraplane_core.names import ARCHIVE_FILE, WEIGHTS_FILE, check_adapter_name
+from loraplane_core.names import ARCHIVE_FILE, WEIGHTS_FILE
 from loraplane_core.staging import stage_files
 from loraplane_core.validation import Policy, ValidatedAdapter, validate_adapter_dir
 
+from . import names
 from .sources import AdapterSource
 
 
@@ -66,7 +67,9 @@ class AdapterCache:
     async def get(self, name: str) -> tuple[Entry, bool]:
         """(entry, hit). Raises AdapterNotFound, AdapterRejected, or the source's error.
         The fetch runs as its own task: a waiter that is cancelled (client gone) does not cancel it."""
-        check_adapter_name(name)  # also keeps names from escaping the cache directory
+        # Registered inference components go by their component name; the rest by adapter name.
+        # Either rule also keeps names from escaping the cache directory.
+        names.check(name, component=name in self.sources)
         with self._lock:
             if name in self._entries:
                 self._entries.move_to_end(name)
@@ -93,7 +96,8 @@ class AdapterCache:
 
     def forget(self, name: str) -> bool:
         with self._lock:
-            self._generation[name] += 1
+            if name in self._inflight:  # only a fetch under way needs voiding (and names must not pile up)
+                self._generation[name] += 1
             entry = self._entries.pop(name, None)
             if entry:
                 self._retired.append((name, entry.path))

@@ -1,7 +1,8 @@
-"""ASGI middleware added to vLLM's server (`--middleware`): names the adapter from SageMaker's
-headers or the body, fetches and validates it before vLLM sees the request (404 / 422 with the
-reason instead of vLLM's generic errors), translates TGI-shaped bodies, serves SageMaker's adapter
-inference-component routes, and counts per-adapter metrics."""
+"""ASGI middleware added to vLLM's server (`--middleware`): keeps admin routes to loopback clients
+(routes.py), names the adapter from SageMaker's headers or the body, fetches and validates it before
+vLLM sees the request (404 / 422 with the reason instead of vLLM's generic errors), translates
+TGI-shaped bodies, serves SageMaker's adapter inference-component routes, and counts per-adapter
+metrics (labelled only with names it has found)."""
 import asyncio
 import json
 import logging
@@ -11,27 +12,32 @@ from collections import Counter
 
 from loraplane_core.reasons import AdapterRejected, Reason
 
-from . import metrics, runtime
+from . import metrics, names, routes, runtime
+from .body import BadRequest, one_line, parse_body, read_body
 from .cache import AdapterNotFound
 from .live import NotLive, VersionMismatch
 from .manifest import ManifestUnavailable
-from .shapes import ADAPTER_HEADER, BadRequest, normalize, parse_body, tgi_response
+from .shapes import ADAPTER_HEADER, CUSTOM_ATTRIBUTES_HEADER, normalize, parse_registration, tgi_response
 from .sources import open_source
 
 log = logging.getLogger("loraplane.serving")
 
-# Every POST that can name a model goes through the adapter check (so no path reaches vLLM's
-# resolver without holding the adapter's folder), except vLLM's own adapter management.
-ENGINE_ADMIN_PATHS = ("/v1/load_lora_adapter", "/v1/unload_lora_adapter")
-
-
-def names_a_model(method: str, path: str) -> bool:
-    return method == "POST" and (path == "/invocations" or path.startswith(("/v1/", "/inference/"))) \
-        and path not in ENGINE_ADMIN_PATHS
-
 
 def error_body(status: int, message: str, kind: str, **extra) -> dict:
-    return {"error": {"message": message, "type": kind, "code": status, **extra}}
+    return {"error": {"message": one_line(message), "type": kind, "code": status, **extra}}
+
+
+def bad_request(e: BadRequest) -> tuple[int, dict]:
+    return e.status, error_body(e.status, str(e), "BadRequestError", reason=e.reason)
+
+
+def forbidden(path: str, why: str) -> tuple[int, dict]:
+    return 403, error_body(403, f"{path[:100]} {why}", "ForbiddenError", reason="ADMIN_ROUTE")
+
+
+def request_headers(scope) -> dict[str, str]:
+    # latin-1: header bytes are not always UTF-8, and a name in them is checked afterwards anyway
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 async def send_json(send, status: int, payload) -> None:
@@ -41,13 +47,10 @@ async def send_json(send, status: int, payload) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def read_body(receive) -> bytes:
-    chunks, more = [], True
-    while more:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        more = message.get("more_body", False)
-    return b"".join(chunks)
+def names_nothing(path: str, raw: bytes, headers: dict[str, str]) -> bool:
+    """A body-less POST without adapter headers (a cancel, an operator action) names no model;
+    /invocations always needs a body."""
+    return not raw and path != "/invocations" and not headers.keys() & {ADAPTER_HEADER, CUSTOM_ATTRIBUTES_HEADER}
 
 
 def with_body(scope, receive, body: bytes, adapter: str | None):
@@ -83,12 +86,19 @@ class LoraPlaneMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         method, path = scope["method"], scope["path"]
-        if names_a_model(method, path):
-            return await self.inference(scope, receive, send)
-        if method == "POST" and path == "/adapters":
+        kind = routes.kind(method, path)
+        if kind == "engine_lora":
+            return await send_json(send, *forbidden(path, "is disabled: it loads adapters without validation; "
+                                                          "use POST /adapters"))
+        if kind in ("adapters", "admin") and not (routes.from_loopback(scope) or runtime.get().remote_admin):
+            return await send_json(send, *forbidden(path, "is an admin route, served to loopback clients only "
+                                                          "(see --allow-remote-admin)"))
+        if kind == "adapters" and method == "POST":
             return await self.register_adapter(scope, receive, send)
-        if method == "DELETE" and path.startswith("/adapters/"):
+        if kind == "adapters":
             return await self.delete_adapter(scope, receive, send, path.removeprefix("/adapters/"))
+        if routes.names_a_model(method, path):
+            return await self.inference(scope, receive, send)
         if method == "GET" and path == "/metrics":
             await self.refresh_gauges(scope)
         return await self.app(scope, receive, send)
@@ -117,26 +127,34 @@ class LoraPlaneMiddleware:
             try:
                 await scope["app"].state.openai_serving_models.resolve_lora(name)
             finally:
-                self.in_flight[name] -= 1
+                self.release(name)
+
+    def release(self, name: str) -> None:
+        """One use of the adapter ended; idle names leave the counter (it would grow with every name)."""
+        self.in_flight[name] -= 1
+        if self.in_flight[name] <= 0:
+            del self.in_flight[name]
 
     # -- inference ---------------------------------------------------------------------------
     async def inference(self, scope, receive, send):
         rt = runtime.get()
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        headers = request_headers(scope)
         try:
-            body = parse_body(await read_body(receive))
+            raw = await read_body(receive, headers.get("content-length"))
+            if names_nothing(scope["path"], raw, headers):
+                return await self.app(*with_body(scope, receive, raw, None), send)
+            body = parse_body(raw)
             if scope["path"] != "/invocations" and "inputs" in body:
-                raise BadRequest("TGI-shaped bodies ({inputs, parameters}) go to /invocations")
+                raise BadRequest("TGI-shaped bodies ({inputs, parameters}) go to /invocations", "TGI_BODY_ON_OPENAI_ROUTE")
             openai, adapter, tgi = normalize(body, headers, rt.base_name)
         except BadRequest as e:
-            return await send_json(send, 400, error_body(400, str(e), "BadRequestError"))
+            return await send_json(send, *bad_request(e))
         started, cold = time.perf_counter(), False
         if adapter:
-            metrics.REQUESTS.labels(adapter).inc()
             refused, cold = await self.ensure_adapter(scope, adapter)
             if refused:
                 return await send_json(send, *refused)
-        new_scope, replay = with_body(scope, receive, json.dumps(openai).encode(), adapter)
+        new_scope, replay = with_body(scope, receive, json.dumps(openai, allow_nan=False).encode(), adapter)
         try:
             if not tgi or openai.get("stream"):
                 await self.app(new_scope, replay, send)
@@ -144,10 +162,10 @@ class LoraPlaneMiddleware:
                 await self.respond_tgi(new_scope, replay, send, body)
         finally:
             if adapter:
-                self.in_flight[adapter] -= 1
+                self.release(adapter)
             await self.release_retired(scope)
         if cold:
-            metrics.LOAD_SECONDS.labels(adapter).observe(time.perf_counter() - started)
+            metrics.LOAD_SECONDS.labels(metrics.adapter_label(adapter)).observe(time.perf_counter() - started)
 
     async def release_retired(self, scope) -> None:
         """Drop evicted adapters from the engine and delete their folders, once no request uses them."""
@@ -170,43 +188,63 @@ class LoraPlaneMiddleware:
 
     async def ensure_adapter(self, scope, adapter: str, request: bool = True) -> tuple[tuple[int, dict] | None, bool]:
         """Fetch + validate the adapter if needed: ((status, error body) if it cannot be served, was it fetched).
-        On success the adapter counts as in flight until the caller decrements it."""
+        On success the adapter counts as in flight until the caller releases it. Nothing keyed by
+        the name (counters, metric labels) is created before the name is known to be valid."""
+        if not names.is_component_name(adapter):  # the wider of the two rules; the cache applies the right one
+            refused, label = self.refusal(adapter, AdapterRejected(Reason.INVALID_ADAPTER_NAME, "invalid name"))
+            if request:
+                metrics.REQUESTS.labels(label).inc()
+            return refused, False
         self.in_flight[adapter] += 1  # its folder must stay from here on
         try:
             entry, hit = await runtime.get().adapter(adapter)
             await self.point_engine_at(scope, adapter, entry.path)
         except BaseException as e:
-            self.in_flight[adapter] -= 1
+            self.release(adapter)
             if not isinstance(e, Exception):  # cancelled: the client went away
                 raise
             if runtime.get().live:  # a copy the live manifest no longer names leaves the engine now
                 await self.release_retired(scope)
-            return self.refusal(adapter, e), False
+            refused, label = self.refusal(adapter, e)
+            if request:
+                metrics.REQUESTS.labels(label).inc()
+            return refused, False
+        label = metrics.adapter_label(adapter)
         if request:  # hits and misses count requests; preloads and registrations only fetch
-            (metrics.HITS if hit else metrics.MISSES).labels(adapter).inc()
+            metrics.REQUESTS.labels(label).inc()
+            (metrics.HITS if hit else metrics.MISSES).labels(label).inc()
         if not hit:
-            metrics.FETCHES.labels(adapter).inc()
-            metrics.FETCH_SECONDS.labels(adapter).observe(entry.fetch_seconds)
+            metrics.FETCHES.labels(label).inc()
+            metrics.FETCH_SECONDS.labels(label).observe(entry.fetch_seconds)
         return None, not hit
 
     @staticmethod
-    def refusal(adapter: str, e: Exception) -> tuple[int, dict]:
-        """The answer (status, body) to a request whose adapter cannot be served, counted by reason."""
+    def refusal(adapter: str, e: Exception) -> tuple[tuple[int, dict], str]:
+        """The answer (status, body) to a request whose adapter cannot be served, and its metric
+        label, counted by reason. Only adapters found at the source or in the manifest get their own label."""
+        shown = names.shown(adapter)
         bad_name = isinstance(e, AdapterRejected) and e.reason == Reason.INVALID_ADAPTER_NAME
         if isinstance(e, AdapterNotFound) or bad_name:
-            metrics.ERRORS.labels(adapter, "not_live" if isinstance(e, NotLive) else "not_found").inc()
-            return 404, error_body(404, f"adapter '{adapter}' not found", "NotFoundError", param="model")
+            label = metrics.INVALID if bad_name else metrics.UNKNOWN
+            metrics.ERRORS.labels(label, "not_live" if isinstance(e, NotLive) else "not_found").inc()
+            return (404, error_body(404, f"adapter '{shown}' not found", "NotFoundError", param="model")), label
         if isinstance(e, AdapterRejected):
-            metrics.ERRORS.labels(adapter, e.reason).inc()
-            return 422, error_body(422, f"adapter '{adapter}' is invalid: {e.message}", "InvalidAdapterError",
-                                   param="model", reason=str(e.reason))
-        if isinstance(e, (VersionMismatch, ManifestUnavailable)):
-            metrics.ERRORS.labels(adapter, "version_mismatch" if isinstance(e, VersionMismatch)
-                                  else "manifest_unavailable").inc()
-            return 503, error_body(503, str(e), "ServiceUnavailableError")
-        # a failed fetch refuses this request, never the server
-        metrics.ERRORS.labels(adapter, "fetch_failed").inc()
-        return 503, error_body(503, f"adapter '{adapter}' could not be fetched: {e}", "ServiceUnavailableError")
+            label = metrics.adapter_label(adapter)
+            metrics.ERRORS.labels(label, e.reason).inc()
+            return (422, error_body(422, f"adapter '{shown}' is invalid: {e.message}", "InvalidAdapterError",
+                                    param="model", reason=str(e.reason))), label
+        if isinstance(e, VersionMismatch):
+            label = metrics.adapter_label(adapter)
+            metrics.ERRORS.labels(label, "version_mismatch").inc()
+            return (503, error_body(503, str(e), "ServiceUnavailableError")), label
+        if isinstance(e, ManifestUnavailable):
+            metrics.ERRORS.labels(metrics.UNKNOWN, "manifest_unavailable").inc()
+            return (503, error_body(503, str(e), "ServiceUnavailableError")), metrics.UNKNOWN
+        # a failed fetch refuses this request, never the server (the name may not exist: no label of its own)
+        log.warning("adapter %s could not be fetched: %s", shown, one_line(str(e)))
+        metrics.ERRORS.labels(metrics.UNKNOWN, "fetch_failed").inc()
+        return (503, error_body(503, f"adapter '{shown}' could not be fetched: {e}", "ServiceUnavailableError")), \
+            metrics.UNKNOWN
 
     async def point_engine_at(self, scope, adapter: str, folder: str) -> None:
         """If vLLM registered this adapter with another (older) folder, make it resolve `folder`;
@@ -239,36 +277,42 @@ class LoraPlaneMiddleware:
 
     # -- SageMaker adapter inference components -----------------------------------------------
     async def register_adapter(self, scope, receive, send):
-        """POST /adapters {name, src, preload, pin}: src is s3://... or a directory holding the adapter."""
+        """POST /adapters {name, src, preload, pin}: `name` is the adapter inference component's
+        name; src is s3://... or a directory holding the adapter."""
         try:
-            body = parse_body(await read_body(receive))
-            name, src = body["name"], body["src"]
-        except (BadRequest, KeyError) as e:
-            return await send_json(send, 400, error_body(400, f"expected {{name, src}}: {e}", "BadRequestError"))
-        cache = runtime.get().cache
+            raw = await read_body(receive, request_headers(scope).get("content-length"))
+            reg = parse_registration(parse_body(raw))
+            source = SingleAdapterSource(reg.src)
+        except BadRequest as e:
+            return await send_json(send, *bad_request(e))
+        name, cache = reg.name, runtime.get().cache
         cache.forget(name)
-        cache.sources[name] = SingleAdapterSource(src)
-        if body.get("pin"):
+        cache.sources[name] = source
+        if reg.pin:
             cache.pin(name)
         refused, _ = await self.ensure_adapter(scope, name, request=False)
         if refused:
             cache.sources.pop(name, None)
+            cache.pinned.discard(name)
             return await send_json(send, *refused)
         try:
-            loaded = await scope["app"].state.openai_serving_models.resolve_lora(name) if body.get("preload", True) else None
+            loaded = await scope["app"].state.openai_serving_models.resolve_lora(name) if reg.preload else None
         finally:
-            self.in_flight[name] -= 1
+            self.release(name)
         if loaded is not None and hasattr(loaded, "error"):  # vLLM's ErrorResponse
             return await send_json(send, loaded.error.code, loaded.model_dump())
-        return await send_json(send, 200, {"name": name, "src": src, "pinned": bool(body.get("pin"))})
+        return await send_json(send, 200, {"name": name, "src": reg.src, "pinned": reg.pin})
 
     async def delete_adapter(self, scope, receive, send, name: str):
+        missing = 404, error_body(404, f"adapter '{names.shown(name)}' not found", "NotFoundError")
+        if not names.is_component_name(name):  # never registered: touch no state keyed by it
+            return await send_json(send, *missing)
         cache = runtime.get().cache
         known = cache.forget(name) | (cache.sources.pop(name, None) is not None)
         known |= await self.forget_in_engine(scope, name)
         await self.release_retired(scope)
         if not known:
-            return await send_json(send, 404, error_body(404, f"adapter '{name}' not found", "NotFoundError"))
+            return await send_json(send, *missing)
         return await send_json(send, 200, {"name": name, "deleted": True})
 
     async def forget_in_engine(self, scope, name: str, folder: str | None = None) -> bool:
@@ -302,6 +346,9 @@ class SingleAdapterSource:
 
     def __init__(self, src: str):
         parent, _, self.leaf = src.rstrip("/").rpartition("/")
+        if not parent or self.leaf in ("", ".", "..") or (src.startswith("s3://") and parent == "s3:/"):
+            raise BadRequest(f"'src': '{src[:200]}' names no adapter folder (s3://bucket/prefix/name/ or /dir/name)",
+                             "INVALID_PARAMETER")
         self.inner, self.uri = open_source(parent + "/"), src
 
     def list_files(self, name: str) -> dict[str, int]:

@@ -22,6 +22,7 @@ class Runtime:
     cache: AdapterCache
     preload: tuple[str, ...] = ()
     live: LiveGate | None = None  # on-demand mode: only what the live manifest names is served
+    remote_admin: bool = False  # admin routes (POST/DELETE /adapters, ...) for non-loopback clients too
 
     async def adapter(self, name: str) -> tuple[Entry, bool]:
         """(cache entry, hit) for a request naming `name`, through the live manifest if there is one."""
@@ -45,12 +46,13 @@ def from_env() -> Runtime:
         max_bytes=parse_bytes(env.get("LORAPLANE_DISK_CACHE_BYTES", "10GiB")),
         base=base, policy=policy,
         pinned=frozenset(n for n in env.get("LORAPLANE_PINNED_ADAPTERS", "").split(",") if n),
-        on_evict=lambda name: metrics.EVICTIONS.labels(name, "disk").inc(),
+        on_evict=lambda name: metrics.EVICTIONS.labels(metrics.adapter_label(name), "disk").inc(),
     )
     preload = tuple(n for n in env.get("LORAPLANE_PRELOAD_ADAPTERS", "").split(",") if n)
     manifest = LiveManifest.from_env(env)
     return Runtime(base_name=base_name, cache=cache, preload=preload,
-                   live=LiveGate(cache, manifest) if manifest else None)
+                   live=LiveGate(cache, manifest) if manifest else None,
+                   remote_admin=env.get("LORAPLANE_REMOTE_ADMIN") == "1")
 
 
 def get() -> Runtime:

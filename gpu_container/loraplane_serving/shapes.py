@@ -1,14 +1,55 @@
 """SageMaker request shapes: which adapter a request names, and TGI-style bodies
-(`{"inputs", "parameters"}`) translated to and from vLLM's OpenAI completions."""
-import json
+(`{"inputs", "parameters"}`) validated and translated to and from vLLM's OpenAI completions.
+OpenAI-shaped bodies go to vLLM as they are (it validates them); only `model` is ours to read."""
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import names
+from .body import BadRequest, parse_body  # noqa: F401 - BadRequest and parse_body are part of this API
 
 ADAPTER_HEADER = "x-amzn-sagemaker-adapter-identifier"
 CUSTOM_ATTRIBUTES_HEADER = "x-amzn-sagemaker-custom-attributes"
 TGI_DEFAULT_MAX_NEW_TOKENS = 32
+MAX_NEW_TOKENS = 2**31 - 1  # TGI's u32 range; vLLM refuses more than the context holds with a 400
 
 
-class BadRequest(Exception):
-    pass
+class TgiParameters(BaseModel):
+    # strict: "16" is not 16 and "hot" is not a temperature; unknown TGI options are ignored as before
+    model_config = ConfigDict(strict=True, extra="ignore")
+    adapter_id: str | None = None
+    max_new_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)  # null: TGI's default
+    do_sample: bool = False
+    temperature: float | None = Field(None, gt=0, allow_inf_nan=False)
+    top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
+    top_k: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)
+    repetition_penalty: float | None = Field(None, gt=0, allow_inf_nan=False)
+    seed: int | None = Field(None, ge=0, le=2**64 - 1)
+    stop: list[str] | None = None
+    return_full_text: bool | None = None
+
+
+class TgiBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+    inputs: str
+    parameters: TgiParameters | None = None
+    stream: bool = False
+
+
+class AdapterRegistration(BaseModel):
+    """POST /adapters: SageMaker's adapter inference component (`name` is the component's name)."""
+    model_config = ConfigDict(strict=True, extra="ignore")
+    name: str
+    src: str = Field(min_length=1, max_length=4096)
+    preload: bool = True
+    pin: bool = False
+
+
+def invalid(e: ValidationError) -> BadRequest:
+    """One line naming the first bad field (messages never quote the input)."""
+    errors = e.errors(include_url=False, include_input=False)
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return BadRequest(f"'{where}': {first['msg']}{more}", "INVALID_PARAMETER")
 
 
 def adapter_from_custom_attributes(value: str | None) -> str | None:
@@ -20,47 +61,48 @@ def adapter_from_custom_attributes(value: str | None) -> str | None:
     return None
 
 
-def parse_body(raw: bytes) -> dict:
+def parse_tgi(body: dict) -> TgiBody:
     try:
-        body = json.loads(raw or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadRequest(f"body is not valid JSON: {e}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
-    return body
+        return TgiBody.model_validate(body)
+    except ValidationError as e:
+        raise invalid(e) from None
+
+
+def parse_registration(body: dict) -> AdapterRegistration:
+    try:
+        reg = AdapterRegistration.model_validate(body)
+    except ValidationError as e:
+        raise invalid(e) from None
+    if not names.is_component_name(reg.name):
+        raise BadRequest(f"'name': '{names.shown(reg.name)}' is not an inference component name (1-63 characters "
+                         "of [a-zA-Z0-9-], starting and ending with a letter or digit)", "INVALID_ADAPTER_NAME")
+    return reg
 
 
 def normalize(body: dict, headers: dict[str, str], base_name: str) -> tuple[dict, str | None, bool]:
     """(OpenAI-shaped body, adapter or None for the base model, whether the request was TGI-shaped)."""
-    tgi = "inputs" in body
-    params = body.get("parameters") or {}
-    if tgi:
-        if not isinstance(body["inputs"], str):
-            raise BadRequest("'inputs' must be a string")
-        if not isinstance(params, dict):
-            raise BadRequest("'parameters' must be an object")
+    tgi = parse_tgi(body) if "inputs" in body else None
+    params = (tgi.parameters if tgi else None) or TgiParameters()
     adapter = (headers.get(ADAPTER_HEADER) or adapter_from_custom_attributes(headers.get(CUSTOM_ATTRIBUTES_HEADER))
-               or (params.get("adapter_id") if tgi else None) or body.get("model"))
+               or params.adapter_id or body.get("model"))
     if adapter is not None and not isinstance(adapter, str):
-        raise BadRequest("the adapter name must be a string")
+        raise BadRequest("the adapter name ('model') must be a string", "INVALID_PARAMETER")
     if adapter == base_name or adapter == "":
         adapter = None
     if tgi:
-        do_sample = bool(params.get("do_sample", False))
         openai = {
-            "prompt": body["inputs"],
-            "max_tokens": int(params.get("max_new_tokens", TGI_DEFAULT_MAX_NEW_TOKENS)),
-            "temperature": float(params.get("temperature", 1.0)) if do_sample else 0.0,
-            "stream": bool(body.get("stream", False)),
+            "prompt": tgi.inputs,
+            "max_tokens": TGI_DEFAULT_MAX_NEW_TOKENS if params.max_new_tokens is None else params.max_new_tokens,
+            "temperature": (1.0 if params.temperature is None else params.temperature) if params.do_sample else 0.0,
+            "stream": tgi.stream,
         }
-        for tgi_key, openai_key in (("top_p", "top_p"), ("seed", "seed"), ("stop", "stop"),
-                                    ("repetition_penalty", "repetition_penalty"), ("top_k", "top_k")):
-            if params.get(tgi_key) is not None:
-                openai[openai_key] = params[tgi_key]
+        for key in ("top_p", "seed", "stop", "repetition_penalty", "top_k"):
+            if getattr(params, key) is not None:
+                openai[key] = getattr(params, key)
     else:
         openai = dict(body)
     openai["model"] = adapter or base_name
-    return openai, adapter, tgi
+    return openai, adapter, tgi is not None
 
 
 def tgi_response(completion: dict, prompt: str, return_full_text: bool = False) -> list[dict]:

@@ -15,7 +15,8 @@ class ServeOptions:
     adapter_source: str | None = None
     adapter_manifest: str | None = None  # on-demand mode: serve only what this manifest names
     port: int = 8080
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # loopback unless asked: the server has admin routes
+    remote_admin: bool = False  # admin routes (POST/DELETE /adapters, ...) for non-loopback clients
     base_name: str | None = None
     dtype: str = "auto"
     max_lora_rank: int = 64
@@ -57,6 +58,8 @@ def command(o: ServeOptions) -> tuple[list[str], dict[str, str]]:
         "LORAPLANE_PINNED_ADAPTERS": ",".join(o.pinned), "LORAPLANE_PRELOAD_ADAPTERS": ",".join(o.preload),
         # Always set (empty = off), so a value left in the caller's environment cannot switch it on.
         "LORAPLANE_ADAPTER_MANIFEST": o.adapter_manifest or "",
+        "LORAPLANE_REMOTE_ADMIN": "1" if o.remote_admin else "0",
+        "VLLM_SERVER_DEV_MODE": "0",  # vLLM's dev routes (/sleep, /collective_rpc, ...) are never mounted
         "LORAPLANE_CACHE_DIR": o.cache_dir or os.path.join(os.environ.get("TMPDIR", "/tmp"), f"loraplane-adapters-{o.port}"),
     }
     if not _has_gpu():
@@ -82,6 +85,7 @@ def sagemaker_options(environ: dict[str, str]) -> ServeOptions:
         model_dir=environ.get("SM_MODEL_DIR", "/opt/ml/model"),
         port=int(environ.get("SAGEMAKER_BIND_TO_PORT", "8080")),
         host=environ.get("LORAPLANE_BIND_HOST", "0.0.0.0"),  # local hosting binds loopback only
+        remote_admin=True,  # SageMaker's platform calls POST /adapters from outside the container
         adapter_source=environ.get("LORAPLANE_ADAPTER_SOURCE"),
         adapter_manifest=environ.get("LORAPLANE_ADAPTER_MANIFEST") or None,
         base_name=environ.get("LORAPLANE_BASE_NAME"),

@@ -2,11 +2,19 @@
 budgets evict, errors are clear and never fatal, SageMaker's shapes and routes work."""
 import json
 import re
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from loraplane_core.endpoint_names import adapter_component
+from tests.unit.request_strategies import ENGINE_BODIES, encoded, raw_bodies
 
 from .conftest import NEW_TOKENS, PROMPT
+
+ADAPTER_HEADER = "X-Amzn-SageMaker-Adapter-Identifier"
 
 
 def test_each_adapter_answers_like_peft(server, peft_tokens, adapter_dirs):
@@ -136,3 +144,70 @@ def test_metrics(server):
         assert re.search(metric + r'\{adapter="bot-3"\} [1-9]', text), metric
     assert re.search(r'loraplane_resident_adapters\{tier="disk"\} [1-9]', text)
     assert re.search(r'loraplane_resident_adapters\{tier="engine"\} [1-9]', text)
+
+
+def test_inference_component_of_a_30_character_adapter(server, peft_tokens, adapter_cache):
+    """SageMaker names the adapter component (<adapter>-<8 hex>: 39 characters here) in POST /adapters
+    and in the adapter header; it used to be held to the 30-character adapter-name rule."""
+    component = adapter_component("loraplane-local-endpoint", "support-bot-for-the-tiny-llama")
+    assert len(component) == 39
+    src = adapter_cache(seed=91)
+    r = server.post("/adapters", {"name": component, "src": src})
+    assert r.status_code == 200, r.text
+    assert server.tokens(headers={ADAPTER_HEADER: component}, path="/invocations") == peft_tokens(src)
+    assert requests.delete(f"{server.url}/adapters/{component}", timeout=30).status_code == 200
+
+
+def test_tokenize_checks_the_adapter_like_inference(server):
+    r = server.post("/tokenize", {"model": "no-such-bot", "prompt": "Hi"})
+    assert r.status_code == 404 and r.json()["error"]["message"] == "adapter 'no-such-bot' not found", r.text
+    r = server.post("/tokenize", {"model": "bot-1", "prompt": "Hello world"})
+    assert r.status_code == 200 and r.json()["tokens"]
+
+
+BAD_BODIES = [
+    b'{"inputs": "Hi", "parameters": {"max_new_tokens": "lots"}}',
+    b'{"inputs": "Hi", "parameters": {"max_new_tokens": 1e400}}',
+    b'{"inputs": "Hi", "parameters": {"do_sample": true, "temperature": "hot"}}',
+    b'{"inputs": "Hi", "parameters": {"max_new_tokens": 1' + b"0" * 5000 + b"}}",
+    b'{"prompt": "Hi", "max_tokens": 1' + b"0" * 5000 + b"}",
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"inputs": "\ud800"}',
+]
+
+
+def test_bad_parameters_are_4xx_with_a_reason(server):
+    for raw in BAD_BODIES:
+        r = server.post("/invocations", raw=raw)
+        assert 400 <= r.status_code < 500 and r.json()["error"]["reason"], (raw[:60], r.text[:300])
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s:  # declares 9 MiB, sends none of it
+        s.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 9437184\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 413")
+    r = server.post("/invocations", {"inputs": "Hi", "parameters": {"max_new_tokens": None}})
+    assert r.status_code == 200  # null is TGI's "the default"
+    assert requests.get(server.url + "/ping", timeout=10).status_code == 200
+
+
+def test_refused_names_leave_metrics_alone(server):
+    for i in range(10):
+        assert server.post("/invocations", {"prompt": "Hi", "model": f"{i}-" + "Z" * 200_000}).status_code == 404
+        assert server.post("/v1/completions", {"prompt": "Hi", "model": f"nobody-{i}"}).status_code == 404
+    text = server.metrics()
+    assert "ZZZZ" not in text and "nobody-" not in text
+    assert re.search(r'loraplane_adapter_requests_total\{adapter="_invalid"\} [1-9]', text)
+
+
+# Printable ASCII without spaces at the ends: what an HTTP client can put in a header.
+HEADER_VALUES = st.from_regex(r"[!-~]([ -~]{0,70}[!-~])?", fullmatch=True) | st.sampled_from(["bot-1", "bot-2"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=st.sampled_from(["/invocations", "/v1/completions", "/tokenize"]),
+       raw=raw_bodies() | ENGINE_BODIES.map(encoded), adapter=st.none() | HEADER_VALUES)
+def test_fuzzed_requests_are_answered_or_refused(server, path, raw, adapter):
+    """Malformed bodies stop at the middleware; well-formed ones with odd options reach vLLM."""
+    r = server.post(path, raw=raw, headers={ADAPTER_HEADER: adapter} if adapter else {})
+    event(f"status {r.status_code}")
+    assert r.status_code == 200 or 400 <= r.status_code < 500, (path, raw[:200], adapter, r.text[:300])

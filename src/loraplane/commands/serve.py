@@ -11,7 +11,11 @@ def add_parser(subparsers) -> None:
                    help="on-demand mode: s3://bucket/live/manifest.json or a file; only the adapters (and "
                         "versions) it names are served (re-read every $LORAPLANE_MANIFEST_TTL_SECONDS, default 5)")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    p.add_argument("--allow-remote-admin", action="store_true",
+                   help="let non-loopback clients call the admin routes (POST/DELETE /adapters, vLLM's "
+                        "operator routes); by default only loopback clients may")
     p.add_argument("--base-name", help="base model id adapters must name (default: the model folder's name)")
     p.add_argument("--dtype", default="auto", help="auto: bfloat16 on a GPU, float32 on the CPU")
     p.add_argument("--max-lora-rank", type=int, default=64)
@@ -37,7 +41,7 @@ def serve(args) -> int:
         return 2
     run(ServeOptions(
         model_dir=args.model, adapter_source=args.adapter_source, adapter_manifest=args.adapter_manifest,
-        port=args.port, host=args.host,
+        port=args.port, host=args.host, remote_admin=args.allow_remote_admin,
         base_name=args.base_name, dtype=args.dtype, max_lora_rank=args.max_lora_rank,
         gpu_adapter_memory=args.gpu_adapter_memory, cpu_adapter_memory=args.cpu_adapter_memory,
         max_loras=args.max_loras, max_cpu_loras=args.max_cpu_loras, disk_cache=args.disk_cache,
