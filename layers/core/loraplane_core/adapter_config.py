@@ -1,16 +1,15 @@
 """The parts of PEFT's adapter_config.json that decide whether an adapter can be served."""
 import json
-import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .reasons import AdapterRejected, Reason
+from .reasons import AdapterRejected, Reason, quote
+from .target_regex import MAX_PATTERN_CHARS, UnsafePattern, compile_target_regex
 
 MAX_CONFIG_BYTES = 1 << 20
-# PEFT reads a string target_modules as a regular expression over module paths. Short patterns
-# only: a long one is more likely a mistake (or an attempt at catastrophic backtracking).
-MAX_TARGET_REGEX = 256
+MAX_TARGET_REGEX = MAX_PATTERN_CHARS  # PEFT reads a string target_modules as a regex over module paths
+MAX_LISTED_ERRORS = 5  # pydantic reports one error per bad entry: a huge rank_pattern gives thousands
 
 
 class LoraAdapterConfig(BaseModel):
@@ -32,11 +31,18 @@ class LoraAdapterConfig(BaseModel):
     layer_replication: list[Any] | None = None
     lora_bias: bool = False
 
+    @field_validator("target_modules")
+    @classmethod
+    def _distinct(cls, v: list[str] | str) -> list[str] | str:
+        # PEFT keeps a set; a million repeats of q_proj would otherwise be scanned per tensor.
+        return list(dict.fromkeys(v)) if isinstance(v, list) else v
+
     def targets(self, module_path: str) -> bool:
-        """Whether PEFT would wrap the module at `module_path` (e.g. model.layers.0.self_attn.q_proj)."""
-        if isinstance(self.target_modules, str):
-            return re.fullmatch(self.target_modules, module_path) is not None
-        return module_path.rsplit(".", 1)[-1] in self.target_modules
+        """Whether PEFT would wrap the module at `module_path` (e.g. model.layers.0.self_attn.q_proj):
+        a string is a regex fullmatched against the path, a list names path suffixes."""
+        if isinstance(self.target_modules, str):  # checked by parse_adapter_config
+            return compile_target_regex(self.target_modules).fullmatch(module_path)
+        return any(module_path == t or module_path.endswith(f".{t}") for t in self.target_modules)
 
 
 def unsupported_variants(cfg: LoraAdapterConfig) -> list[str]:
@@ -45,9 +51,9 @@ def unsupported_variants(cfg: LoraAdapterConfig) -> list[str]:
     if cfg.use_dora:
         found.append("DoRA (use_dora)")
     if cfg.modules_to_save:
-        found.append(f"modules_to_save {cfg.modules_to_save}")
+        found.append(f"modules_to_save {quote(cfg.modules_to_save)}")
     if cfg.bias != "none" or cfg.lora_bias:
-        found.append(f"trained biases (bias={cfg.bias!r}, lora_bias={cfg.lora_bias})")
+        found.append(f"trained biases (bias={quote(cfg.bias)}, lora_bias={cfg.lora_bias})")
     if cfg.rank_pattern or cfg.alpha_pattern:
         found.append("per-module rank_pattern/alpha_pattern")
     if cfg.layer_replication:
@@ -65,25 +71,28 @@ def unsupported_variants(cfg: LoraAdapterConfig) -> list[str]:
 
 def parse_adapter_config(raw: bytes) -> LoraAdapterConfig:
     if len(raw) > MAX_CONFIG_BYTES:
-        raise AdapterRejected(Reason.CONFIG_INVALID, f"adapter_config.json is {len(raw)} bytes, above {MAX_CONFIG_BYTES}")
+        raise AdapterRejected(Reason.CONFIG_INVALID, "adapter_config.json is {size} bytes, above {limit}",
+                              size=len(raw), limit=MAX_CONFIG_BYTES)
     try:
         data = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as e:  # not UTF-8 / not JSON / absurd nesting or numbers
-        raise AdapterRejected(Reason.CONFIG_NOT_JSON, f"adapter_config.json is not valid JSON: {str(e)[:200]}") from None
+        raise AdapterRejected(Reason.CONFIG_NOT_JSON, "adapter_config.json is not valid JSON: {error}", error=str(e)) from None
     if not isinstance(data, dict):
         raise AdapterRejected(Reason.CONFIG_NOT_JSON, "adapter_config.json must hold a JSON object")
     if data.get("peft_type") != "LORA":
-        raise AdapterRejected(Reason.NOT_LORA, f"peft_type is {data.get('peft_type')!r}; only 'LORA' adapters can be served")
+        raise AdapterRejected(Reason.NOT_LORA, "peft_type is {peft_type}; only 'LORA' adapters can be served",
+                              peft_type=data.get("peft_type"))
     try:
         cfg = LoraAdapterConfig.model_validate(data)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-        raise AdapterRejected(Reason.CONFIG_INVALID, f"adapter_config.json: {problems}") from None
+        errors = e.errors(include_input=False, include_url=False)
+        problems = [f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in errors[:MAX_LISTED_ERRORS]]
+        more = f"; and {len(errors) - MAX_LISTED_ERRORS} more" if len(errors) > MAX_LISTED_ERRORS else ""
+        raise AdapterRejected(Reason.CONFIG_INVALID, "adapter_config.json: {problems}" + more, problems=problems) from None
     if isinstance(cfg.target_modules, str):
-        if len(cfg.target_modules) > MAX_TARGET_REGEX:
-            raise AdapterRejected(Reason.CONFIG_INVALID, f"target_modules regex is longer than {MAX_TARGET_REGEX} characters")
         try:
-            re.compile(cfg.target_modules)
-        except re.error as e:
-            raise AdapterRejected(Reason.CONFIG_INVALID, f"target_modules is not a valid regex: {e}") from None
+            compile_target_regex(cfg.target_modules)
+        except UnsafePattern as e:
+            raise AdapterRejected(Reason.CONFIG_INVALID, "target_modules regex {pattern} is refused: {problem}",
+                                  pattern=cfg.target_modules, problem=str(e)) from None
     return cfg

@@ -2,28 +2,67 @@
 import gzip
 import os
 import tarfile
+import zlib
 
 from .names import CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE
 from .reasons import AdapterRejected, Reason
 
 MAX_MEMBERS = 64
 MAX_HEADER_BYTES = 64 * 1024  # pax / GNU long-name headers are read into memory whole: bound them
+# Each pax or GNU long-name header makes tarfile recurse into the next header: 3,000 of them in a
+# 12 KB archive exhaust the stack. Real archives chain two or three (global pax, pax, long link).
+MAX_CHAINED_HEADERS = 8
+_EXTENDED = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+# What tarfile and gzip raise on corrupt input (ValueError: tarfile's int() of pax and sparse numbers).
+_CORRUPT = (tarfile.TarError, EOFError, OSError, zlib.error, ValueError)
+
+
+def _unsafe(template: str, **values: object) -> AdapterRejected:
+    return AdapterRejected(Reason.UNSAFE_ARCHIVE, template, **values)
 
 
 class BoundedTarInfo(tarfile.TarInfo):
-    """Refuses oversized pax and GNU long-name headers before tarfile reads them into memory."""
+    """Refuses oversized or long chains of extended headers before tarfile reads them, sparse
+    files (an adapter has none; tarfile's sparse parsing trusts its input) and negative sizes."""
 
-    def _check(self):
-        if self.size > MAX_HEADER_BYTES:
-            raise AdapterRejected(Reason.UNSAFE_ARCHIVE, f"archive has a {self.size}-byte extended header (limit {MAX_HEADER_BYTES})")
+    def _proc_member(self, tarfile_obj):
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise _unsafe("archive has a sparse file, which an adapter never is")
+        if self.type not in _EXTENDED:
+            member = super()._proc_member(tarfile_obj)
+        else:
+            if self.size > MAX_HEADER_BYTES:
+                raise _unsafe("archive has a {size}-byte extended header (limit {limit})", size=self.size, limit=MAX_HEADER_BYTES)
+            depth = getattr(tarfile_obj, "_loraplane_chain", 0)
+            if depth >= MAX_CHAINED_HEADERS:
+                raise _unsafe("archive chains more than {limit} extended headers", limit=MAX_CHAINED_HEADERS)
+            tarfile_obj._loraplane_chain = depth + 1
+            try:
+                member = super()._proc_member(tarfile_obj)
+            finally:
+                tarfile_obj._loraplane_chain = depth
+        if member.size < 0:
+            raise AdapterRejected(Reason.INVALID_ARCHIVE, "archive member {name} has a negative size", name=member.name)
+        return member
 
-    def _proc_pax(self, tarfile_obj):
-        self._check()
-        return super()._proc_pax(tarfile_obj)
+    def _proc_gnusparse_00(self, *args):
+        raise _unsafe("archive has a sparse file, which an adapter never is")
 
-    def _proc_gnulong(self, tarfile_obj):
-        self._check()
-        return super()._proc_gnulong(tarfile_obj)
+    _proc_gnusparse_01 = _proc_gnusparse_10 = _proc_gnusparse_00
+
+
+def _check_member(member: tarfile.TarInfo) -> None:
+    name = member.name
+    if member.issym() or member.islnk():
+        raise _unsafe("archive member {name} is a link", name=name)
+    if name.startswith("/") or os.path.isabs(name):
+        raise _unsafe("archive member {name} has an absolute path", name=name)
+    if ".." in name.replace("\\", "/").split("/"):
+        raise _unsafe("archive member {name} escapes with '..'", name=name)
+    if not name.isprintable():  # NUL would fail open(); newlines and escapes would reach logs
+        raise _unsafe("archive member {name} has control characters in its name", name=name)
+    if not (member.isfile() or member.isdir()):
+        raise _unsafe("archive member {name} is not a regular file", name=name)
 
 
 def extract_adapter_archive(archive_path: str, dest: str, max_bytes: int) -> list[str]:
@@ -33,50 +72,51 @@ def extract_adapter_archive(archive_path: str, dest: str, max_bytes: int) -> lis
     too many members, and more than `max_bytes` of content (checked before writing).
     """
     try:
-        tar = tarfile.open(archive_path, mode="r:gz", tarinfo=BoundedTarInfo)
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise AdapterRejected(Reason.INVALID_ARCHIVE, f"adapter.tar.gz is not a readable gzip tar archive: {e}") from None
+        tar = tarfile.open(archive_path, mode="r:gz", tarinfo=BoundedTarInfo)  # noqa: SIM115 - closed below
+    except RecursionError:
+        raise _unsafe("adapter.tar.gz nests its headers too deeply") from None
+    except _CORRUPT as e:
+        raise AdapterRejected(Reason.INVALID_ARCHIVE, "adapter.tar.gz is not a readable gzip tar archive: {error}",
+                              error=str(e)) from None
     written = []
     with tar:
         total = everything = 0
         try:
             for count, member in enumerate(tar, start=1):
                 if count > MAX_MEMBERS:
-                    raise AdapterRejected(Reason.UNSAFE_ARCHIVE, f"archive has more than {MAX_MEMBERS} members")
-                name = member.name
-                if member.issym() or member.islnk():
-                    raise AdapterRejected(Reason.UNSAFE_ARCHIVE, f"archive member {name!r} is a link")
-                if name.startswith("/") or os.path.isabs(name):
-                    raise AdapterRejected(Reason.UNSAFE_ARCHIVE, f"archive member {name!r} has an absolute path")
-                if ".." in name.replace("\\", "/").split("/"):
-                    raise AdapterRejected(Reason.UNSAFE_ARCHIVE, f"archive member {name!r} escapes with '..'")
-                if not (member.isfile() or member.isdir()):
-                    raise AdapterRejected(Reason.UNSAFE_ARCHIVE, f"archive member {name!r} is not a regular file")
+                    raise _unsafe("archive has more than {limit} members", limit=MAX_MEMBERS)
+                _check_member(member)
                 if member.isdir():
                     continue
                 everything += member.size  # ignored members are decompressed too, to skip them
                 if everything > 2 * max_bytes:
-                    raise AdapterRejected(Reason.TOO_LARGE, f"archive content exceeds {2 * max_bytes} bytes")
-                base = name[2:] if name.startswith("./") else name
+                    raise AdapterRejected(Reason.TOO_LARGE, "archive content exceeds {limit} bytes", limit=2 * max_bytes)
+                base = member.name.removeprefix("./")
                 if "/" in base or not (base in (CONFIG_FILE, WEIGHTS_FILE) or base.endswith(PICKLE_SUFFIXES)):
                     continue  # other files are ignored, as for loose uploads
                 total += member.size
                 if total > max_bytes:
-                    raise AdapterRejected(Reason.TOO_LARGE, f"archive content exceeds {max_bytes} bytes (MaxAdapterBytes)")
-                src = tar.extractfile(member)
-                assert src is not None
-                with src, open(os.path.join(dest, base), "wb") as out:
-                    remaining = member.size
-                    while remaining:
-                        chunk = src.read(min(1 << 20, remaining))
-                        if not chunk:
-                            raise AdapterRejected(Reason.INVALID_ARCHIVE, f"archive member {name!r} is truncated")
-                        out.write(chunk)
-                        remaining -= len(chunk)
+                    raise AdapterRejected(Reason.TOO_LARGE, "archive content exceeds {limit} bytes (MaxAdapterBytes)", limit=max_bytes)
+                _copy_out(tar, member, os.path.join(dest, base))
                 written.append(base)
-        except (tarfile.TarError, EOFError, OSError) as e:
-            raise AdapterRejected(Reason.INVALID_ARCHIVE, f"adapter.tar.gz is corrupt: {e}") from None
+        except RecursionError:
+            raise _unsafe("adapter.tar.gz nests its headers too deeply") from None
+        except _CORRUPT as e:
+            raise AdapterRejected(Reason.INVALID_ARCHIVE, "adapter.tar.gz is corrupt: {error}", error=str(e)) from None
     return written
+
+
+def _copy_out(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
+    src = tar.extractfile(member)
+    assert src is not None  # a regular file
+    with src, open(path, "wb") as out:
+        remaining = member.size
+        while remaining:
+            chunk = src.read(min(1 << 20, remaining))
+            if not chunk:
+                raise AdapterRejected(Reason.INVALID_ARCHIVE, "archive member {name} is truncated", name=member.name)
+            out.write(chunk)
+            remaining -= len(chunk)
 
 
 def build_adapter_archive(src_dir: str, archive_path: str) -> None:

@@ -4,7 +4,8 @@ from dataclasses import dataclass
 
 from .reasons import AdapterRejected, Reason
 
-ADAPTER_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,28}[a-z0-9])?$")
+# Used with fullmatch: `$` alone would also accept a trailing newline.
+ADAPTER_NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,28}[a-z0-9])?")
 UPLOAD_PREFIX = "adapters/"
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -33,11 +34,11 @@ def parse_upload_key(key: str) -> UploadKey | None:
 
 
 def check_adapter_name(name: str) -> None:
-    if not ADAPTER_NAME_RE.match(name):
+    if not ADAPTER_NAME_RE.fullmatch(name):
         raise AdapterRejected(
             Reason.INVALID_ADAPTER_NAME,
-            f"adapter name {name!r} must be 1-30 characters of [a-z0-9-], "
-            "starting and ending with a letter or digit",
+            "adapter name {name} must be 1-30 characters of [a-z0-9-], starting and ending with a letter or digit",
+            name=name,
         )
 
 

@@ -6,7 +6,6 @@ then the tensor bytes. The checks mirror the library's own: contiguous, non-over
 offsets that match shape x dtype size and cover the data to the last byte.
 """
 import json
-import math
 import os
 import struct
 from dataclasses import dataclass
@@ -14,8 +13,10 @@ from typing import BinaryIO
 
 from .reasons import AdapterRejected, Reason
 
-# The library refuses headers above 100 MB; an adapter header is a few KB per tensor.
-MAX_HEADER_BYTES = 100_000_000
+# The library allows 100 MB, but parsed JSON takes up to 25x its size in memory (measured with
+# tracemalloc: a header of empty objects; benchmarks/validate_memory.py), and Validate has 1024 MB.
+# An adapter needs ~130 bytes per tensor: 8 MiB is 30x a 126-layer model with all 7 modules.
+MAX_HEADER_BYTES = 8 * 1024 * 1024
 DTYPE_BYTES = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1,
     "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
@@ -31,31 +32,52 @@ class TensorInfo:
     shape: tuple[int, ...]
 
 
-def _malformed(msg: str) -> AdapterRejected:
-    return AdapterRejected(Reason.SAFETENSORS_MALFORMED, f"safetensors header is malformed: {msg}")
+def _malformed(template: str, **values: object) -> AdapterRejected:
+    return AdapterRejected(Reason.SAFETENSORS_MALFORMED, "safetensors header is malformed: " + template, **values)
+
+
+def _is_count(v: object) -> bool:
+    return type(v) is int and v >= 0  # not bool: JSON true is no dimension
+
+
+def _nbytes(shape: list[int], itemsize: int, span: int) -> int:
+    """shape x itemsize, or span + 1 once it is known to exceed span: a million huge dimensions
+    would otherwise make math.prod build a megabyte-long integer, quadratically."""
+    if 0 in shape:
+        return 0
+    size = itemsize
+    for d in shape:
+        size *= d
+        if size > span:
+            return span + 1
+    return size
 
 
 def read_header(f: BinaryIO, file_size: int, max_header_bytes: int = MAX_HEADER_BYTES) -> dict[str, TensorInfo]:
     """Parse and check the header of an open safetensors file of `file_size` bytes."""
     if file_size < 8:
-        raise AdapterRejected(Reason.SAFETENSORS_TRUNCATED, f"file is {file_size} bytes, shorter than the 8-byte header length")
+        raise AdapterRejected(Reason.SAFETENSORS_TRUNCATED, "file is {size} bytes, shorter than the 8-byte header length",
+                              size=file_size)
     (n,) = struct.unpack("<Q", f.read(8))
-    if n > min(max_header_bytes, MAX_HEADER_BYTES):
-        raise AdapterRejected(
-            Reason.SAFETENSORS_HEADER_TOO_LARGE,
-            f"header claims {n} bytes, above the limit of {min(max_header_bytes, MAX_HEADER_BYTES)}",
-        )
+    limit = min(max_header_bytes, MAX_HEADER_BYTES)
+    if n > limit:
+        raise AdapterRejected(Reason.SAFETENSORS_HEADER_TOO_LARGE, "header claims {n} bytes, above the limit of {limit}",
+                              n=n, limit=limit)
     if 8 + n > file_size:
-        raise AdapterRejected(Reason.SAFETENSORS_TRUNCATED, f"header claims {n} bytes but the file has only {file_size - 8} after the length")
+        raise AdapterRejected(Reason.SAFETENSORS_TRUNCATED, "header claims {n} bytes but the file has only {left} after the length",
+                              n=n, left=file_size - 8)
     raw = f.read(n)
     if len(raw) != n:
         raise AdapterRejected(Reason.SAFETENSORS_TRUNCATED, "file ended inside the header")
     if not raw.startswith(b"{"):
         raise _malformed("does not start with '{'")
     try:
-        header = json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        del raw  # one copy of the header at a time
+        header = json.loads(text)
     except (ValueError, RecursionError) as e:  # not UTF-8 / not JSON / absurd nesting or numbers
-        raise _malformed(f"not UTF-8 JSON ({type(e).__name__}: {str(e)[:200]})") from None
+        raise _malformed("not UTF-8 JSON ({error})", error=f"{type(e).__name__}: {e}") from None
+    del text
     if not isinstance(header, dict):
         raise _malformed("not a JSON object")
 
@@ -68,17 +90,18 @@ def read_header(f: BinaryIO, file_size: int, max_header_bytes: int = MAX_HEADER_
                 raise _malformed("__metadata__ must map strings to strings")
             continue
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-            raise _malformed(f"tensor {name!r} needs exactly dtype, shape and data_offsets")
+            raise _malformed("tensor {name} needs exactly dtype, shape and data_offsets", name=name)
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if dtype not in DTYPE_BYTES:
-            raise _malformed(f"tensor {name!r} has unknown dtype {dtype!r}")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-            raise _malformed(f"tensor {name!r} has an invalid shape {shape!r}")
+        if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+            raise _malformed("tensor {name} has unknown dtype {dtype}", name=name, dtype=dtype)
+        if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+            raise _malformed("tensor {name} has an invalid shape {shape}", name=name, shape=shape)
         if (not isinstance(offsets, list) or len(offsets) != 2
-                or not all(isinstance(o, int) and o >= 0 for o in offsets) or offsets[0] > offsets[1]):
-            raise _malformed(f"tensor {name!r} has invalid data_offsets {offsets!r}")
-        if offsets[1] - offsets[0] != math.prod(shape) * DTYPE_BYTES[dtype]:
-            raise _malformed(f"tensor {name!r}: {offsets[1] - offsets[0]} bytes do not fit shape {shape} of {dtype}")
+                or not all(_is_count(o) for o in offsets) or offsets[0] > offsets[1]):
+            raise _malformed("tensor {name} has invalid data_offsets {offsets}", name=name, offsets=offsets)
+        if offsets[1] - offsets[0] != _nbytes(shape, DTYPE_BYTES[dtype], offsets[1] - offsets[0]):
+            raise _malformed("tensor {name}: {size} bytes do not fit shape {shape} of {dtype}",
+                             name=name, size=offsets[1] - offsets[0], shape=shape, dtype=dtype)
         tensors[name] = TensorInfo(name, dtype, tuple(shape))
         spans.append((offsets[0], offsets[1], name))
 
@@ -86,12 +109,14 @@ def read_header(f: BinaryIO, file_size: int, max_header_bytes: int = MAX_HEADER_
     cursor = 0
     for begin, end, name in spans:
         if begin != cursor:
-            raise _malformed(f"tensor {name!r} starts at {begin}, expected {cursor} (gap or overlap)")
+            raise _malformed("tensor {name} starts at {begin}, expected {cursor} (gap or overlap)",
+                             name=name, begin=begin, cursor=cursor)
         cursor = end
     if cursor > data_size:
-        raise AdapterRejected(Reason.SAFETENSORS_TRUNCATED, f"tensors need {cursor} data bytes but the file holds {data_size}")
+        raise AdapterRejected(Reason.SAFETENSORS_TRUNCATED, "tensors need {need} data bytes but the file holds {have}",
+                              need=cursor, have=data_size)
     if cursor < data_size:
-        raise _malformed(f"{data_size - cursor} bytes after the last tensor")
+        raise _malformed("{extra} bytes after the last tensor", extra=data_size - cursor)
     return tensors
 
 

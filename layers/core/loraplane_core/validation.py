@@ -15,9 +15,14 @@ from .reasons import AdapterRejected, Reason
 from .safetensors_header import TensorInfo, read_header_file
 
 SERVABLE_DTYPES = {"F16", "BF16", "F32"}
-# base_model.model.<module path>.lora_A.weight (PEFT drops the adapter name when saving)
-TENSOR_RE = re.compile(r"^base_model\.model\.(?P<path>.+)\.(?P<kind>lora_A|lora_B)\.weight$")
+# base_model.model.<module path>.lora_A.weight (PEFT drops the adapter name when saving);
+# used with fullmatch, as `$` would also accept a trailing newline.
+TENSOR_RE = re.compile(r"base_model\.model\.(?P<path>.+)\.(?P<kind>lora_A|lora_B)\.weight")
 LAYER_RE = re.compile(r"\.layers\.(\d+)\.")
+# Real names are under 100 characters (base_model.model.model.layers.125.mlp.gate_proj.lora_A.weight);
+# the bound keeps every per-name check, the target_modules regex included, cheap.
+MAX_TENSOR_NAME_CHARS = 256
+MAX_LAYER_DIGITS = 6  # int() refuses numbers past 4300 digits with a ValueError
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,9 @@ def check_files(directory: str, policy: Policy) -> int:
     if not has_weights and pickles:
         raise AdapterRejected(
             Reason.PICKLE_WEIGHTS,
-            f"weights are only in pickle format ({', '.join(pickles)}); pickles are never loaded - "
-            f"save with safe_serialization=True to get {WEIGHTS_FILE}",
+            "weights are only in pickle format ({pickles}); pickles are never loaded - "
+            "save with safe_serialization=True to get {weights}",
+            pickles=pickles, weights=WEIGHTS_FILE,
         )
     if CONFIG_FILE not in names:
         raise AdapterRejected(Reason.MISSING_CONFIG, f"{CONFIG_FILE} is missing")
@@ -66,67 +72,77 @@ def check_files(directory: str, policy: Policy) -> int:
 
 def check_size(size: int, policy: Policy) -> None:
     if size > policy.max_bytes:
-        raise AdapterRejected(Reason.TOO_LARGE, f"adapter is {size} bytes, above the limit of {policy.max_bytes} (MaxAdapterBytes)")
+        raise AdapterRejected(Reason.TOO_LARGE, "adapter is {size} bytes, above the limit of {limit} (MaxAdapterBytes)",
+                              size=size, limit=policy.max_bytes)
 
 
 def check_config(cfg: LoraAdapterConfig, policy: Policy, base: BaseModelProfile | None) -> None:
     variants = unsupported_variants(cfg)
     if variants:
-        raise AdapterRejected(Reason.UNSUPPORTED_VARIANT, f"the serving engine cannot serve: {', '.join(variants)}")
+        raise AdapterRejected(Reason.UNSUPPORTED_VARIANT, "the serving engine cannot serve: " + "; ".join(variants))
     if base is None:
         raise AdapterRejected(Reason.NO_BASE_MODEL, "no base model is deployed yet; register and approve one first (loraplane models register-base)")
     declared = (cfg.base_model_name_or_path or "").rstrip("/")
     if declared != base.name:
-        raise AdapterRejected(
-            Reason.BASE_MODEL_MISMATCH,
-            f"adapter was trained on {declared or '(unset)'!r} but the deployed base model is {base.name!r}",
-        )
+        raise AdapterRejected(Reason.BASE_MODEL_MISMATCH, "adapter was trained on {declared} but the deployed base model is {base}",
+                              declared=declared or "(unset)", base=base.name)
     if cfg.r > policy.max_rank:
-        raise AdapterRejected(Reason.RANK_TOO_HIGH, f"rank r={cfg.r} is above the limit of {policy.max_rank} (MaxLoraRank)")
+        raise AdapterRejected(Reason.RANK_TOO_HIGH, "rank r={r} is above the limit of {limit} (MaxLoraRank)",
+                              r=cfg.r, limit=policy.max_rank)
     if isinstance(cfg.target_modules, list):
         unknown = sorted(set(cfg.target_modules) - set(base.linear_modules))
         if unknown:
-            raise AdapterRejected(
-                Reason.UNKNOWN_TARGET_MODULES,
-                f"target modules {unknown} do not exist in {base.name!r} (it has {sorted(base.linear_modules)})",
-            )
+            raise AdapterRejected(Reason.UNKNOWN_TARGET_MODULES, "target modules {unknown} do not exist in {base} (it has {known})",
+                                  unknown=unknown, base=base.name, known=sorted(base.linear_modules))
 
 
 def check_tensors(tensors: dict[str, TensorInfo], cfg: LoraAdapterConfig, base: BaseModelProfile) -> tuple[tuple[str, ...], str]:
     """Every tensor is a lora_A/lora_B of a targeted base module, with the shapes rank r implies."""
-    def mismatch(msg: str) -> AdapterRejected:
-        return AdapterRejected(Reason.TENSORS_MISMATCH_CONFIG, msg)
+    def mismatch(template: str, **values) -> AdapterRejected:
+        return AdapterRejected(Reason.TENSORS_MISMATCH_CONFIG, template, **values)
 
+    # A lora_A and a lora_B per linear module per layer at most: more cannot be this base's adapter.
+    most = 2 * base.num_layers * len(base.linear_modules)
+    if len(tensors) > most:
+        raise mismatch("the safetensors file holds {count} tensors; an adapter of {base} has at most {most}",
+                       count=len(tensors), base=base.name, most=most)
     pairs: dict[str, set[str]] = {}
     dtypes = set()
     for name, t in tensors.items():
-        m = TENSOR_RE.match(name)
+        if len(name) > MAX_TENSOR_NAME_CHARS:
+            raise mismatch("tensor name {name} is longer than {limit} characters", name=name, limit=MAX_TENSOR_NAME_CHARS)
+        m = TENSOR_RE.fullmatch(name)
         if not m:
-            raise mismatch(f"tensor {name!r} is not a LoRA weight (expected base_model.model.<module>.lora_A/lora_B.weight)")
+            raise mismatch("tensor {name} is not a LoRA weight (expected base_model.model.<module>.lora_A/lora_B.weight)", name=name)
         path, kind = m["path"], m["kind"]
         module = path.rsplit(".", 1)[-1]
         if module not in base.linear_modules:
-            raise AdapterRejected(Reason.UNKNOWN_TARGET_MODULES, f"tensor {name!r} targets {module!r}, which {base.name!r} does not have")
-        if not cfg.targets(path):
-            raise mismatch(f"tensor {name!r} is for module {path!r}, which target_modules {cfg.target_modules!r} does not select")
+            raise AdapterRejected(Reason.UNKNOWN_TARGET_MODULES, "tensor {name} targets {module}, which {base} does not have",
+                                  name=name, module=module, base=base.name)
         layer = LAYER_RE.search(f".{path}.")
-        if layer and int(layer.group(1)) >= base.num_layers:
-            raise mismatch(f"tensor {name!r} is for layer {layer.group(1)} but {base.name!r} has {base.num_layers} layers")
+        if layer and (len(layer.group(1)) > MAX_LAYER_DIGITS or int(layer.group(1)) >= base.num_layers):
+            raise mismatch("tensor {name} is for layer {layer} but {base} has {layers} layers",
+                           name=name, layer=layer.group(1), base=base.name, layers=base.num_layers)
+        if path not in pairs and not cfg.targets(path):  # lora_A and lora_B share the path: match once
+            raise mismatch("tensor {name} is for module {path}, which target_modules {targets} does not select",
+                           name=name, path=path, targets=cfg.target_modules)
         if t.dtype not in SERVABLE_DTYPES:
-            raise mismatch(f"tensor {name!r} has dtype {t.dtype}; LoRA weights must be one of {sorted(SERVABLE_DTYPES)}")
+            raise mismatch("tensor {name} has dtype {dtype}; LoRA weights must be one of {allowed}",
+                           name=name, dtype=t.dtype, allowed=sorted(SERVABLE_DTYPES))
         in_f, out_f = base.linear_modules[module]
         expected = (cfg.r, in_f) if kind == "lora_A" else (out_f, cfg.r)
         if t.shape != expected:
-            raise mismatch(f"tensor {name!r} has shape {list(t.shape)}, expected {list(expected)} for r={cfg.r}")
+            raise mismatch("tensor {name} has shape {shape}, expected {expected} for r={r}",
+                           name=name, shape=list(t.shape), expected=list(expected), r=cfg.r)
         pairs.setdefault(path, set()).add(kind)
         dtypes.add(t.dtype)
     if not pairs:
         raise mismatch("the safetensors file holds no LoRA tensors")
     unpaired = sorted(p for p, kinds in pairs.items() if kinds != {"lora_A", "lora_B"})
     if unpaired:
-        raise mismatch(f"modules without both lora_A and lora_B: {unpaired[:5]}")
+        raise mismatch("modules without both lora_A and lora_B: {unpaired}", unpaired=unpaired)
     if len(dtypes) > 1:
-        raise mismatch(f"tensors mix dtypes {sorted(dtypes)}")
+        raise mismatch("tensors mix dtypes {dtypes}", dtypes=sorted(dtypes))
     return tuple(sorted({p.rsplit('.', 1)[-1] for p in pairs})), dtypes.pop()
 
 
