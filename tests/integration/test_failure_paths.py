@@ -1,6 +1,7 @@
 """Failures are recorded and notified, never lost: Catch states, retries, dead letters."""
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +75,24 @@ def test_wait_states_are_fast_forwarded(stack, make_adapter, scale):
     stack.upload(make_adapter(seed=32), "lonely", ("adapter_config.json",))
     stack.wait_for_item("lonely", "rejection#", timeout=30)
     assert time.monotonic() - t0 < 15
+
+
+def test_dead_letters_are_redriven_once(stack):
+    """`loraplane redrive`: an upload event that waited in the dead-letter queue starts its ingest,
+    leaves the queue, and a second redrive finds nothing of it."""
+    from loraplane.redrive import execution_name, redrive
+
+    event = json.loads((Path(__file__).parents[1] / "events" / "s3-object-created.json").read_text())
+    event["detail"]["bucket"]["name"] = stack.bucket
+    event["detail"]["object"]["key"] = "adapters/redriven/notes.txt"  # not an adapter file: a quick ending
+    url = stack.outputs["IngestDeadLetterQueueUrl"]
+    message_id = stack.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))["MessageId"]
+    done = redrive(stack.sqs, stack.sfn, stack.outputs, "ingest")
+    [mine] = [r for r in done if r.message_id == message_id]
+    assert mine.execution.endswith(":" + execution_name(message_id))
+    status = wait_until(lambda: (lambda s: s if s != "RUNNING" else None)(
+        stack.sfn.describe_execution(executionArn=mine.execution)["status"]), timeout=60, what="the redriven ingest")
+    assert status == "SUCCEEDED"
+    assert json.loads(stack.sfn.describe_execution(executionArn=mine.execution)["input"]) == event
+    again = redrive(stack.sqs, stack.sfn, stack.outputs, "ingest")
+    assert message_id not in {r.message_id for r in again}

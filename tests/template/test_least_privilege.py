@@ -131,7 +131,7 @@ def test_who_writes_under_each_prefix_of_the_adapter_bucket(roles, r):
 
 def test_no_role_writes_the_stacks_own_alarms(roles, r, expanded):
     alarms = [r.getatt(k, "Arn") for k, x in expanded["Resources"].items() if x["Type"] == "AWS::CloudWatch::Alarm"]
-    assert len(alarms) == 2
+    assert len(alarms) == 6  # two for automatic rollback, four that notify
     writers = {(role, a) for role, statements in roles.items() for a in alarms
                for action in ("cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms") if allowed(statements, action, a)}
     assert writers == set()

@@ -174,3 +174,23 @@ def test_run_time_names_fit_aws_limits_for_the_longest_project(expanded):
     assert n.base_model_name(prefix, 9999).endswith("-9999")  # not truncated: versions stay distinct
     assert all(n.owned_by(prefix, name) for what, name in names.items() if what.startswith(("model", "endpoint config")))
     assert n.adapter_of_component(endpoint, names["adapter component"]) == adapter
+
+
+def test_dead_letters_and_failed_executions_raise_an_alarm_that_notifies(sam_template):
+    """Nothing is lost silently: each dead-letter queue and each state machine has an alarm whose
+    action is the stack's topic, and the topic lets exactly those alarms publish."""
+    resources = sam_template["Resources"]
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+              and {"Ref": "NotificationTopic"} in r["Properties"].get("AlarmActions", [])]
+    watched = {str(d["Value"]) for a in alarms for d in a.get("Dimensions", [])}
+    queues = [n for n, r in resources.items() if r["Type"] == "AWS::SQS::Queue"]
+    machines = [n for n, r in resources.items() if r["Type"] == "AWS::Serverless::StateMachine"]
+    assert queues and machines
+    for q in queues:
+        assert str({"Fn::GetAtt": [q, "QueueName"]}) in watched or str({"Fn::GetAtt": f"{q}.QueueName"}) in watched, q
+    for m in machines:
+        assert str({"Ref": m}) in watched, m
+    policy = resources["NotificationTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    [allow] = [s for s in policy if s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    names = {a["AlarmName"]["Fn::Sub"].rsplit("}-", 1)[1] for a in alarms}
+    assert {arn["Fn::Sub"].rsplit("}-", 1)[1] for arn in allow["Condition"]["ArnEquals"]["aws:SourceArn"]} == names

@@ -6,7 +6,7 @@ endpoint serves the most recently approved version that is not rejected (or noth
 latest after the next reconciler run."""
 from dataclasses import dataclass, field
 
-from hypothesis import given, settings
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 from loraplane_core.deployment import decisions as d
 from loraplane_core.deployment.outcomes import state_changes
@@ -64,8 +64,7 @@ class World:
 
     def view(self, n: int) -> d.VersionView:
         status, modified = self.registry[n]
-        s = self.seen.get(n)
-        approved_at = "" if status != "Approved" else (s.modified if s and s.status == "Approved" else modified)
+        approved_at = modified if status == "Approved" else ""  # snapshots.approved_at: LastModifiedTime
         return d.VersionView(package_arn=arn(n), version=n, sha256=f"{n:064x}", artifact_uri=f"s3://b/{n}",
                              base_model="tiny", state=self.states[n], registry_status=status, approved_at=approved_at,
                              registry_modified=modified)
@@ -77,8 +76,11 @@ class World:
     def deliver(self, c: PackageChange) -> str | None:
         """One deployment execution: DetectTransition, then (under the lock) plan, apply, record."""
         if not c.replayed_by_reconciler and (not self.record_transition(c) or c.action == "none"):
+            note(f"v{c.version} {c.status}@{c.modified[11:16]} dropped by the transition check")
             return None
         plan = d.plan_adapter(self.snapshot(c), c)
+        note(f"v{c.version} {c.status}@{c.modified[11:16]}{' replay' if c.replayed_by_reconciler else ''} -> "
+             f"{plan.outcome} {plan.target.version if plan.target else ''} (registry {self.registry})")
         if plan.outcome == "deploy":
             assert self.registry[plan.target.version][0] == "Approved", "a version not approved went live"
             self.served = plan.target.version

@@ -7,6 +7,7 @@ A stale or unreadable file never blocks an upload: it is left out.
 """
 import json
 import logging
+from typing import Annotated
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, ValidationError
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 METADATA_FILE = "training_metadata.json"
 MAX_METADATA_BYTES = 256 * 1024
 MAX_METRICS = 16  # CustomerMetadataProperties holds 50 entries; leave room for ours
+MAX_METRIC_NAME = 64  # Validate's output travels in the state machine (256 KB): names stay short
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +24,8 @@ class TrainingMetadata(BaseModel):
     """The file as the pipeline's hand-off step writes it (other fields are kept in S3 only)."""
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     pipeline_execution_arn: str | None = Field(default=None, max_length=1024)
-    metrics: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[Annotated[str, Field(min_length=1, max_length=MAX_METRIC_NAME)], float] = Field(
+        default_factory=dict, max_length=256)
 
 
 class TrainingProvenance(BaseModel):

@@ -110,7 +110,7 @@ def plan_adapter(snap: AdapterSnapshot, change: PackageChange) -> AdapterPlan:
             return outcome("deferred")
         if item.base_model != snap.deployed_base:
             return outcome("incompatible")
-        if live and live.approved_at > change.modified:
+        if live and live.approved_at > (item.approved_at or change.modified):
             return outcome("superseded")  # a later approval already went live
         return outcome("deploy", item) if snap.base_ready else outcome("deferred")
     # rejected
@@ -151,7 +151,8 @@ def base_target(snap: BaseSnapshot, change: PackageChange) -> BaseTarget | None:
         return None
     deployed = snap.deployed
     if change.action == "approved":
-        if deployed and deployed.package_arn != change.package_arn and snap.deployed_approved_at > change.modified:
+        approved_at = snap.registry_modified or change.modified
+        if deployed and deployed.package_arn != change.package_arn and snap.deployed_approved_at > approved_at:
             return None  # the base model serving now was approved later: the later decision stands
         return BaseTarget(package_arn=change.package_arn, version=change.version, base_model=change.name,
                           model_uri=change.artifact_uri or "")

@@ -19,18 +19,17 @@ def seen_of(table, package_arn: str) -> Seen | None:
 
 
 def modified_of(described: dict) -> str:
-    modified = described.get("LastModifiedTime")
+    """LastModifiedTime, or CreationTime for a package never updated (created Approved)."""
+    modified = described.get("LastModifiedTime") or described.get("CreationTime")
     return modified.astimezone(datetime.timezone.utc).isoformat() if modified else ""
 
 
-def approved_at(seen: Seen | None, described: dict) -> str:
-    """When the version was last approved: the transition recorded, or the registry's
-    LastModifiedTime when the event was never seen (lost to the DLQ); "" if not approved."""
-    if described.get("ModelApprovalStatus") != "Approved":
-        return ""
-    if seen and seen.status == "Approved":
-        return seen.modified
-    return modified_of(described)
+def approved_at(described: dict) -> str:
+    """When the version was approved: its LastModifiedTime while the registry says Approved ("" when
+    not approved). SageMaker records no approval time, and events arrive in any order, so the
+    registry's own last update is the one time every reader agrees on: updating an approved
+    package's metadata counts as approving it again."""
+    return modified_of(described) if described.get("ModelApprovalStatus") == "Approved" else ""
 
 
 def version_view(c: AwsClients, item: dict) -> VersionView:
@@ -38,7 +37,7 @@ def version_view(c: AwsClients, item: dict) -> VersionView:
     return VersionView(package_arn=item["package_arn"], version=int(item["package_version"]), sha256=item["sha256"],
                        artifact_uri=item["artifact_uri"], base_model=item.get("base_model"),
                        state=item.get("state", "registered"), registry_status=described["ModelApprovalStatus"],
-                       approved_at=approved_at(seen_of(c.catalog, item["package_arn"]), described),
+                       approved_at=approved_at(described),
                        registry_modified=modified_of(described))
 
 
@@ -66,14 +65,14 @@ def base_target_of(described: dict) -> BaseTarget:
 
 def base_snapshot(c: AwsClients, s: Settings, change: PackageChange) -> BaseSnapshot:
     deployed = versions.deployed_target(c.catalog, s.endpoint_name)
-    deployed_seen = seen_of(c.catalog, deployed.package_arn) if deployed else None
+    deployed_described = c.sagemaker.describe_model_package(ModelPackageName=deployed.package_arn) if deployed else {}
     described = c.sagemaker.describe_model_package(ModelPackageName=change.package_arn)
     replacement = None  # read when the package serving is rejected now (the event may say otherwise)
     if described["ModelApprovalStatus"] == "Rejected" and deployed and deployed.package_arn == change.package_arn:
         other = approved_bases.latest_approved_base(c.sagemaker, c.catalog, change.group, excluding=change.package_arn)
         replacement = base_target_of(other) if other else None
     return BaseSnapshot(deployed=deployed,
-                        deployed_approved_at=deployed_seen.modified if deployed_seen and deployed_seen.status == "Approved" else "",
+                        deployed_approved_at=approved_at(deployed_described),
                         seen=seen_of(c.catalog, change.package_arn), registry_status=described["ModelApprovalStatus"],
                         registry_modified=modified_of(described),
                         replacement=replacement)
