@@ -160,8 +160,8 @@ def main() -> None:
     emulator.stop()
 
     # 4. residency per GiB of disk budget
-    from loraplane_core.base_model import BaseModelProfile
-    from loraplane_core.validation import Policy
+    from loraplane_core.adapters.base_profile import BaseModelProfile
+    from loraplane_core.adapters.validation import Policy
     from loraplane_serving.cache import AdapterCache
     from loraplane_serving.sources import LocalSource
 

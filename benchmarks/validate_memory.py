@@ -23,10 +23,10 @@ def hwm():  # VmHWM: this process's peak RSS (ru_maxrss would include the parent
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 import boto3, aws_lambda_powertools  # what the handler imports, for a fair baseline
 from aws_lambda_powertools.utilities.parser import parse
-from loraplane_core import ingest
-from loraplane_core.base_model import BaseModelProfile
-from loraplane_core.reasons import AdapterRejected
-from loraplane_core.validation import Policy, validate_adapter_dir
+from loraplane_core.ingest import steps as ingest
+from loraplane_core.adapters.base_profile import BaseModelProfile
+from loraplane_core.adapters.reasons import AdapterRejected
+from loraplane_core.adapters.validation import Policy, validate_adapter_dir
 base = BaseModelProfile.from_hf_config("bench-base", {"model_type": "llama", "hidden_size": 64,
     "num_attention_heads": 4, "intermediate_size": 128, "num_hidden_layers": 126})
 baseline = hwm()
@@ -90,8 +90,8 @@ def largest_real_adapter() -> tuple[bytes, bytes]:
 
 def main() -> None:
     sys.path.insert(0, str(REPO / "layers" / "core"))
-    from loraplane_core.adapter_config import MAX_CONFIG_BYTES
-    from loraplane_core.safetensors_header import MAX_HEADER_BYTES
+    from loraplane_core.adapters.config import MAX_CONFIG_BYTES
+    from loraplane_core.adapters.safetensors_header import MAX_HEADER_BYTES
 
     root = Path(tempfile.mkdtemp(prefix="validate-memory-"))
     real_header, real_data = largest_real_adapter()

@@ -7,7 +7,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no Hub here: everything is built from configs
 
 from loraplane.dev.tiny import build_tiny_adapter, build_tiny_model
-from loraplane_core.base_model import BaseModelProfile
+from loraplane_core.adapters.base_profile import BaseModelProfile
 
 BASE_NAME = "tiny-llama"
 

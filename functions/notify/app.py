@@ -4,9 +4,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
-from loraplane_core.ingest import adapter_name_of
-from loraplane_core.models import RecordRequest
-from loraplane_core.notifications import publish
+from loraplane_core.ingest.steps import adapter_name_of
+from loraplane_core.ingest.payloads import RecordRequest
+from loraplane_core.ingest.notifications import publish
 from loraplane_core.settings import Settings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()

@@ -4,8 +4,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
-from loraplane_core.ingest import record
-from loraplane_core.models import RecordRequest, RecordResult
+from loraplane_core.ingest.steps import record
+from loraplane_core.ingest.payloads import RecordRequest, RecordResult
 from loraplane_core.settings import Settings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()

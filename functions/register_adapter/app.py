@@ -8,8 +8,8 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
-from loraplane_core.ingest import register_version
-from loraplane_core.models import Registration, ValidationResult
+from loraplane_core.ingest.steps import register_version
+from loraplane_core.ingest.payloads import Registration, ValidationResult
 from loraplane_core.settings import Settings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()

@@ -10,7 +10,7 @@ adapters at their own rank, bounded by the same per-adapter maximum, so it uses 
 """
 from dataclasses import dataclass
 
-from loraplane_core.base_model import BaseModelProfile
+from loraplane_core.adapters.base_profile import BaseModelProfile
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 

@@ -18,10 +18,10 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
-from loraplane_core.base_model import BaseModelProfile
-from loraplane_core.names import ARCHIVE_FILE, WEIGHTS_FILE
-from loraplane_core.staging import stage_files
-from loraplane_core.validation import Policy, ValidatedAdapter, validate_adapter_dir
+from loraplane_core.adapters.base_profile import BaseModelProfile
+from loraplane_core.adapters.upload_layout import ARCHIVE_FILE, WEIGHTS_FILE
+from loraplane_core.adapters.staging import stage_files
+from loraplane_core.adapters.validation import Policy, ValidatedAdapter, validate_adapter_dir
 
 from . import names
 from .sources import AdapterSource

@@ -10,7 +10,7 @@ import shutil
 import time
 from collections import Counter
 
-from loraplane_core.reasons import AdapterRejected, Reason
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
 
 from . import metrics, names, routes, runtime
 from .body import BadRequest, one_line, parse_body, read_body

@@ -7,7 +7,7 @@ names those `<adapter>-<8 hex>` (up to 39 characters). Always fullmatch: `$` acc
 """
 import re
 
-from loraplane_core.reasons import AdapterRejected, Reason
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
 
 ADAPTER_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,28}[a-z0-9])?")
 # SageMaker's InferenceComponentName: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*$, at most 63 characters.

@@ -5,8 +5,8 @@ import os
 import threading
 from dataclasses import dataclass
 
-from loraplane_core.base_model import BaseModelProfile
-from loraplane_core.validation import Policy
+from loraplane_core.adapters.base_profile import BaseModelProfile
+from loraplane_core.adapters.validation import Policy
 
 from . import metrics
 from .budgets import parse_bytes

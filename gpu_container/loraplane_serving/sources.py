@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 import boto3
 from botocore.config import Config
 
-from loraplane_core.s3_upload import download_listed
+from loraplane_core.adapters.s3_upload import download_listed
 
 # Bounded waits and retries: a slow or failing S3 must not hang a request forever.
 S3_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 4})

@@ -2,7 +2,7 @@
 import hashlib
 import os
 
-from loraplane_core.registry import register_base_model
+from loraplane_core.ingest.registry import register_base_model
 
 MODEL_FILES_SKIPPED = (".git",)
 

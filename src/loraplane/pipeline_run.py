@@ -8,9 +8,9 @@ import tarfile
 from dataclasses import dataclass
 
 import loraplane_training
-from loraplane_core.names import check_adapter_name
+from loraplane_core.adapters.upload_layout import check_adapter_name
 from loraplane_core.approved_bases import serving_base_package
-from loraplane_core.registry import base_model_uri
+from loraplane_core.ingest.registry import base_model_uri
 from loraplane_training.dataset import read_jsonl
 
 # training/: the jobs' entry points next to the loraplane_training package.

@@ -4,7 +4,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from loraplane_core.base_model import BaseModelProfile
+from loraplane_core.adapters.base_profile import BaseModelProfile
 
 MIDDLEWARE = "loraplane_serving.middleware.LoraPlaneMiddleware"
 

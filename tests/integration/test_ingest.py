@@ -9,7 +9,7 @@ import uuid
 from loraplane.emulator.local_aws import ACCOUNT
 from loraplane.emulator.shims.s3_eventbridge import object_created_event
 from loraplane.waiting import wait_until
-from loraplane_core.archive import build_adapter_archive
+from loraplane_core.adapters.archive import build_adapter_archive
 
 
 def for_adapter(notes, name):
@@ -167,8 +167,8 @@ def test_non_adapter_files_are_ignored(stack):
 
 def test_auto_approve_registers_versions_as_approved(stack):
     """AutoApproveAdapters=true: the registration step creates Approved versions."""
-    from loraplane_core.models import ValidationResult
-    from loraplane_core.registry import register_adapter
+    from loraplane_core.ingest.payloads import ValidationResult
+    from loraplane_core.ingest.registry import register_adapter
 
     v = ValidationResult(outcome="valid", adapter_name="auto", source="s3://b/adapters/auto/", sha256="0" * 64,
                          base_model="tiny-llama", rank=8, target_modules=["q_proj"], size_bytes=1,

@@ -10,8 +10,8 @@ import time
 import pytest
 import requests
 
-from loraplane_core.archive import build_adapter_archive
-from loraplane_core.validation import sha256_file
+from loraplane_core.adapters.archive import build_adapter_archive
+from loraplane_core.adapters.validation import sha256_file
 
 from .conftest import run_server
 

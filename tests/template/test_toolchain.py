@@ -34,7 +34,8 @@ def test_sam_validate_lint():
 def test_sam_build(tmp_path):
     run(str(BIN / "sam"), "build", "--build-dir", str(tmp_path / "build"), "--cache-dir", str(tmp_path / "cache"))
     layer = tmp_path / "build" / "CoreLayer" / "python"
-    assert (layer / "loraplane_core" / "validation.py").exists()
+    assert (layer / "loraplane_core" / "adapters" / "validation.py").exists()
+    assert (layer / "loraplane_core" / "deployment" / "steps.py").exists()
     assert (layer / "aws_lambda_powertools").is_dir() and (layer / "pydantic").is_dir()
     for fn in ("ValidateAdapterFunction", "RegisterAdapterFunction", "RecordAdapterFunction", "NotifyFunction"):
         assert (tmp_path / "build" / fn / "app.py").exists()

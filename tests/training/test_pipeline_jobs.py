@@ -6,7 +6,7 @@ import subprocess
 import sys
 import tarfile
 
-from loraplane_core.validation import Policy, validate_adapter_dir
+from loraplane_core.adapters.validation import Policy, validate_adapter_dir
 
 from .conftest import dataset
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from loraplane_core.validation import Policy, validate_adapter_dir
+from loraplane_core.adapters.validation import Policy, validate_adapter_dir
 from loraplane_training.dataset import read_jsonl
 from loraplane_training.sft import ALL_LINEAR, METRICS_FILE, TrainOptions, train
 
@@ -46,7 +46,7 @@ def test_output_is_a_valid_adapter_for_ingest(trained, base_profile):
 
 
 def test_same_seed_same_weights_other_seed_other_weights(tiny_base_dir, tmp_path):
-    from loraplane_core.validation import sha256_file
+    from loraplane_core.adapters.validation import sha256_file
 
     def weights(seed: int, out: str) -> str:
         train(TrainOptions(base_dir=tiny_base_dir, data=dataset("sql-helper"), out_dir=str(tmp_path / out),

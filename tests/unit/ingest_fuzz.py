@@ -11,8 +11,8 @@ from datetime import timedelta
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 
-from loraplane_core.base_model import BaseModelProfile
-from loraplane_core.reasons import MAX_MESSAGE_CHARS, AdapterRejected, Reason
+from loraplane_core.adapters.base_profile import BaseModelProfile
+from loraplane_core.adapters.reasons import MAX_MESSAGE_CHARS, AdapterRejected, Reason
 
 SECONDS_PER_CASE = 2.0  # generous on a loaded machine; a hang or a quadratic path blows it
 EXAMPLES = int(os.environ.get("LORAPLANE_FUZZ_EXAMPLES", "300"))  # raise it for a longer campaign

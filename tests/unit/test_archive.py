@@ -5,8 +5,8 @@ import tarfile
 
 import pytest
 
-from loraplane_core.archive import build_adapter_archive, extract_adapter_archive
-from loraplane_core.reasons import AdapterRejected, Reason
+from loraplane_core.adapters.archive import build_adapter_archive, extract_adapter_archive
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
 
 
 def make_tar(path, members: list[tuple[tarfile.TarInfo, bytes | None]]):

@@ -10,8 +10,8 @@ import tempfile
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loraplane_core.archive import extract_adapter_archive
-from loraplane_core.names import CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE
+from loraplane_core.adapters.archive import extract_adapter_archive
+from loraplane_core.adapters.upload_layout import CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE
 
 from .ingest_fuzz import FUZZ_SLOW, hostile_text, verdict
 

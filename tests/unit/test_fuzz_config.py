@@ -6,10 +6,10 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loraplane_core.adapter_config import parse_adapter_config
-from loraplane_core.names import check_adapter_name, is_relevant_file, parse_upload_key
-from loraplane_core.reasons import Reason
-from loraplane_core.validation import Policy, check_config
+from loraplane_core.adapters.config import parse_adapter_config
+from loraplane_core.adapters.upload_layout import check_adapter_name, is_relevant_file, parse_upload_key
+from loraplane_core.adapters.reasons import Reason
+from loraplane_core.adapters.validation import Policy, check_config
 
 from .ingest_fuzz import BASE, FUZZ, MODULES, hostile_text, json_values, module_paths, target_regexes, verdict
 

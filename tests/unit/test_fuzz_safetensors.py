@@ -9,9 +9,9 @@ import tempfile
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loraplane_core.adapter_config import LoraAdapterConfig
-from loraplane_core.safetensors_header import DTYPE_BYTES, MAX_HEADER_BYTES, TensorInfo, read_header
-from loraplane_core.validation import Policy, check_tensors, validate_adapter_dir
+from loraplane_core.adapters.config import LoraAdapterConfig
+from loraplane_core.adapters.safetensors_header import DTYPE_BYTES, MAX_HEADER_BYTES, TensorInfo, read_header
+from loraplane_core.adapters.validation import Policy, check_tensors, validate_adapter_dir
 
 from .ingest_fuzz import (
     BASE, FUZZ, FUZZ_SLOW, MODULES, hostile_text, json_values, layer_numbers, module_paths, verdict,

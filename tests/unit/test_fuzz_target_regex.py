@@ -6,7 +6,7 @@ import time
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from loraplane_core.target_regex import UnsafePattern, compile_target_regex
+from loraplane_core.adapters.target_regex import UnsafePattern, compile_target_regex
 
 from .ingest_fuzz import FUZZ, SECONDS_PER_CASE
 

@@ -15,12 +15,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from loraplane_core.adapter_config import parse_adapter_config
-from loraplane_core.archive import extract_adapter_archive
-from loraplane_core.names import check_adapter_name
-from loraplane_core.reasons import AdapterRejected, Reason
-from loraplane_core.safetensors_header import MAX_HEADER_BYTES, read_header
-from loraplane_core.validation import Policy, validate_adapter_dir
+from loraplane_core.adapters.config import parse_adapter_config
+from loraplane_core.adapters.archive import extract_adapter_archive
+from loraplane_core.adapters.upload_layout import check_adapter_name
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
+from loraplane_core.adapters.safetensors_header import MAX_HEADER_BYTES, read_header
+from loraplane_core.adapters.validation import Policy, validate_adapter_dir
 
 POLICY = Policy(max_rank=16, max_bytes=10 * 1024 * 1024)
 MESSAGE_LIMIT = 1024

@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 
 from loraplane.serve import ServeOptions, command, sagemaker_options
-from loraplane_core.validation import sha256_file
+from loraplane_core.adapters.validation import sha256_file
 from loraplane_serving.live import LiveGate, NotLive, VersionMismatch
 from loraplane_serving.manifest import LiveManifest, ManifestUnavailable
 

@@ -1,7 +1,7 @@
 import pytest
 
-from loraplane_core.names import check_adapter_name, is_relevant_file, parse_upload_key
-from loraplane_core.reasons import AdapterRejected, Reason
+from loraplane_core.adapters.upload_layout import check_adapter_name, is_relevant_file, parse_upload_key
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
 
 
 @pytest.mark.parametrize("name", ["a", "support-bot", "x" * 30, "a1-b2", "0day"])

@@ -1,5 +1,5 @@
-from loraplane_core.models import RecordRequest, ValidationResult
-from loraplane_core.notifications import message_for
+from loraplane_core.ingest.payloads import RecordRequest, ValidationResult
+from loraplane_core.ingest.notifications import message_for
 
 
 def test_subjects_are_valid_for_sns_whatever_the_name():

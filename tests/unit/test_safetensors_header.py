@@ -8,8 +8,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from loraplane_core.reasons import AdapterRejected, Reason
-from loraplane_core.safetensors_header import read_header_file
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
+from loraplane_core.adapters.safetensors_header import read_header_file
 
 
 def write_raw(path, header: dict | bytes, data: bytes = b"", claimed_len: int | None = None):

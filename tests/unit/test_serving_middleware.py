@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from loraplane_core.endpoint_names import adapter_component
-from loraplane_core.validation import sha256_file
+from loraplane_core.adapters.validation import sha256_file
 from loraplane_serving import metrics, runtime
 from loraplane_serving.live import LiveGate
 from loraplane_serving.manifest import LiveManifest

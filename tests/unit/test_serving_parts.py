@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from loraplane_core.reasons import AdapterRejected, Reason
-from loraplane_core.validation import Policy
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
+from loraplane_core.adapters.validation import Policy
 from loraplane_serving.budgets import parse_bytes, plan, slot_bytes
 from loraplane_serving.cache import AdapterCache, AdapterNotFound
 from loraplane_serving.shapes import BadRequest, adapter_from_custom_attributes, normalize, tgi_response

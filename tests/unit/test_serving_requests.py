@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from loraplane_core.reasons import AdapterRejected, Reason
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
 from loraplane_serving.body import MAX_BODY_BYTES, MAX_JSON_DEPTH, parse_body, read_body
 from loraplane_serving.shapes import BadRequest, normalize
 

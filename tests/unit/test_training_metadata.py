@@ -2,7 +2,7 @@
 travels in the state machine, 256 KB at most) is left out, never passed on."""
 import json
 
-from loraplane_core.training_metadata import MAX_METRIC_NAME, TrainingMetadata
+from loraplane_core.ingest.training_metadata import MAX_METRIC_NAME, TrainingMetadata
 from pydantic import ValidationError
 
 SHA = "a" * 64

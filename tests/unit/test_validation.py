@@ -7,8 +7,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from loraplane_core.reasons import AdapterRejected, Reason
-from loraplane_core.validation import Policy, validate_adapter_dir
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
+from loraplane_core.adapters.validation import Policy, validate_adapter_dir
 
 POLICY = Policy(max_rank=16, max_bytes=10 * 1024 * 1024)
 
@@ -78,7 +78,7 @@ def test_no_deployed_base_model(make_adapter):
 
 
 def test_adapter_for_other_dimensions(make_adapter, base_profile):
-    from loraplane_core.base_model import BaseModelProfile
+    from loraplane_core.adapters.base_profile import BaseModelProfile
 
     other = BaseModelProfile.from_hf_config("tiny-llama", {
         "model_type": "llama", "hidden_size": 128, "num_attention_heads": 4, "intermediate_size": 256,

@@ -8,8 +8,8 @@ for a new approval)."""
 import datetime
 from dataclasses import dataclass
 
-from .deployment import transitions
-from .deployment.versions import deployed_base
+from loraplane_core.deployment import transitions
+from loraplane_core.deployment.versions import deployed_base
 
 
 @dataclass(frozen=True)

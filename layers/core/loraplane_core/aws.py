@@ -7,7 +7,7 @@ from typing import Any, Protocol
 import boto3
 from botocore.config import Config
 
-from .settings import Settings
+from loraplane_core.settings import Settings
 
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=5, read_timeout=60)
 

@@ -3,8 +3,14 @@ catalog_keys.py). Writes are conditional, so a duplicate event never records (or
 """
 import datetime
 
-from .catalog_keys import adapter_items_condition, adapter_versions_condition, failure_key, rejection_key, version_key
-from .models import RecordRequest
+from loraplane_core.catalog_keys import (
+    adapter_items_condition,
+    adapter_versions_condition,
+    failure_key,
+    rejection_key,
+    version_key,
+)
+from loraplane_core.ingest.payloads import RecordRequest
 
 
 def _now() -> str:

@@ -2,7 +2,9 @@
 `errorType`, which is the raised exception's class name, so the ASL files name these classes.
 tests/template/test_error_names.py checks both ways: every name in an ASL file is defined here,
 and every class here is named by an ASL file."""
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
 
 
 class StateMachineError(Exception):

@@ -11,9 +11,9 @@ the retained adapter bucket. Every wait is bounded by `deadline`; when time runs
 """
 import time
 
-from .deployment import endpoint_lock
-from .endpoint_names import owned_by
-from .sagemaker_gateway import delete, describe
+from loraplane_core.deployment import endpoint_lock
+from loraplane_core.endpoint_names import owned_by
+from loraplane_core.sagemaker_gateway import delete, describe
 
 VARIANT = "AllTraffic"
 LOCK_OWNER = "teardown"

@@ -8,11 +8,16 @@ A failed update leaves the old version serving: SageMaker rolls back, and check(
 """
 import time
 
-from ..endpoint_names import base_component, base_model_name, components_config, project_tags
-from ..errors import DeploymentFailed, DeploymentTimedOut
-from ..sagemaker_gateway import describe
-from ..settings import Settings
-from .payloads import BaseDeployment, BaseTarget, ScalingResult
+from loraplane_core.deployment.payloads import BaseDeployment, BaseTarget, ScalingResult
+from loraplane_core.endpoint_names import (
+    base_component,
+    base_model_name,
+    components_config,
+    project_tags,
+)
+from loraplane_core.errors import DeploymentFailed, DeploymentTimedOut
+from loraplane_core.sagemaker_gateway import describe
+from loraplane_core.settings import Settings
 
 VARIANT = "AllTraffic"
 

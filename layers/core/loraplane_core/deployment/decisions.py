@@ -10,9 +10,9 @@ its last decision (EventBridge does not keep order). An event whose package has 
 recorded is superseded: that decision's own execution acts."""
 from dataclasses import dataclass, field
 
-from ..errors import VersionNotCatalogued
-from ..package_events import PackageChange
-from .payloads import AdapterPlan, AdapterTarget, BaseTarget
+from loraplane_core.deployment.payloads import AdapterPlan, AdapterTarget, BaseTarget
+from loraplane_core.errors import VersionNotCatalogued
+from loraplane_core.package_events import PackageChange
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ deployment may take; its owner is the Step Functions execution name, so a retrie
 same execution succeeds."""
 import time
 
-from ..catalog_keys import lock_key
-from ..errors import LockLost
+from loraplane_core.catalog_keys import lock_key
+from loraplane_core.errors import LockLost
 
 LEASE_SECONDS = 3 * 3600
 

@@ -1,12 +1,19 @@
 """The outcome of each deployment: version states in the catalog, and an SNS notification."""
 import json
 
-from ..aws import AwsClients
-from ..catalog_keys import failure_key
-from ..errors import DEPLOYMENT_FAILURE_NAMES
-from ..settings import Settings
-from . import transitions, versions
-from .payloads import AdapterPlan, AdapterRecord, BaseRecord, DeploymentRecord, FailureRecord, Notified
+from loraplane_core.aws import AwsClients
+from loraplane_core.catalog_keys import failure_key
+from loraplane_core.deployment import transitions, versions
+from loraplane_core.deployment.payloads import (
+    AdapterPlan,
+    AdapterRecord,
+    BaseRecord,
+    DeploymentRecord,
+    FailureRecord,
+    Notified,
+)
+from loraplane_core.errors import DEPLOYMENT_FAILURE_NAMES
+from loraplane_core.settings import Settings
 
 SUBJECTS = {
     "deploy": "LoRA adapter {a} version {v} is live on {e}",

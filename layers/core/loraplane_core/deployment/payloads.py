@@ -5,8 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from ..models import TaskError
-from ..package_events import PackageChange, PackageStateChange
+from loraplane_core.ingest.payloads import TaskError
+from loraplane_core.package_events import PackageChange, PackageStateChange
 
 AdapterOutcome = Literal["deploy", "retire", "deferred", "incompatible", "superseded", "unchanged",
                          "rejected_not_live", "unknown_version"]

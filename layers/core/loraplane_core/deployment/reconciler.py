@@ -6,15 +6,15 @@ import json
 import time
 from dataclasses import asdict
 
-from .. import approved_bases
-from ..aws import AwsClients
-from ..package_events import RECONCILER_SOURCE
-from ..sagemaker_events import package_event_detail
-from ..settings import ReconcileSettings, Settings
-from . import endpoint_lock, snapshots, versions
-from .decisions import Drift
-from .decisions import find_drift as drift_of
-from .serving_modes import serving_mode
+from loraplane_core import approved_bases
+from loraplane_core.aws import AwsClients
+from loraplane_core.deployment import endpoint_lock, snapshots, versions
+from loraplane_core.deployment.decisions import Drift
+from loraplane_core.deployment.decisions import find_drift as drift_of
+from loraplane_core.deployment.serving_modes import serving_mode
+from loraplane_core.package_events import RECONCILER_SOURCE
+from loraplane_core.sagemaker_events import package_event_detail
+from loraplane_core.settings import ReconcileSettings, Settings
 
 
 def find_drift(c: AwsClients, s: Settings) -> list[Drift]:

@@ -10,10 +10,16 @@ import datetime
 import json
 from urllib.parse import urlparse
 
-from ..aws import AwsClients
-from ..endpoint_names import adapter_component, adapter_of_component, base_component, prefix_of_endpoint, project_tags
-from ..sagemaker_gateway import describe
-from ..settings import Settings
+from loraplane_core.aws import AwsClients
+from loraplane_core.endpoint_names import (
+    adapter_component,
+    adapter_of_component,
+    base_component,
+    prefix_of_endpoint,
+    project_tags,
+)
+from loraplane_core.sagemaker_gateway import describe
+from loraplane_core.settings import Settings
 
 LIVE_PREFIX = "live/"
 MANIFEST_TTL_SECONDS = 5  # the container's default LORAPLANE_MANIFEST_TTL_SECONDS

@@ -4,11 +4,11 @@ that changes nothing, e.g. an untrained one, fails)."""
 import json
 import time
 
-from ..aws import AwsClients
-from ..errors import SmokeTestFailed
-from ..settings import Settings
-from .payloads import SmokeResult
-from .serving_modes import serving_mode
+from loraplane_core.aws import AwsClients
+from loraplane_core.deployment.payloads import SmokeResult
+from loraplane_core.deployment.serving_modes import serving_mode
+from loraplane_core.errors import SmokeTestFailed
+from loraplane_core.settings import Settings
 
 MAX_NEW_TOKENS = 8
 

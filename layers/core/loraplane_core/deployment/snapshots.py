@@ -3,14 +3,19 @@ before a decision. The registry is read now, under the endpoint lock, never take
 an event or a reconciler replay may describe a decision the user has since overturned."""
 import datetime
 
-from .. import approved_bases
-from ..aws import AwsClients
-from ..package_events import PackageChange, artifact_of
-from ..settings import Settings
-from . import transitions, versions
-from .decisions import AdapterSnapshot, BaseSnapshot, Seen, VersionView
-from .payloads import BaseTarget
-from .serving_modes import serving_mode
+from loraplane_core import approved_bases
+from loraplane_core.aws import AwsClients
+from loraplane_core.deployment import transitions, versions
+from loraplane_core.deployment.decisions import (
+    AdapterSnapshot,
+    BaseSnapshot,
+    Seen,
+    VersionView,
+)
+from loraplane_core.deployment.payloads import BaseTarget
+from loraplane_core.deployment.serving_modes import serving_mode
+from loraplane_core.package_events import PackageChange, artifact_of
+from loraplane_core.settings import Settings
 
 
 def seen_of(table, package_arn: str) -> Seen | None:

@@ -3,17 +3,48 @@ in and out: read a snapshot, ask decisions.py, act. The handlers in functions/ o
 import datetime
 import time
 
-from ..aws import AwsClients
-from ..errors import AdapterDeploymentFailed, DeploymentTimedOut, LockTimeout
-from ..settings import LockSettings, Settings
-from . import base_endpoint, decisions, endpoint_lock, outcomes, smoke, snapshots, transitions, versions
-from .payloads import (
-    AcquireLock, AdapterPlan, AdapterRollback, ApplyAdapter, BaseDeployment, CheckAdapter, CheckBase,
-    CreateBaseComponent, DeploymentRecord, LockResult, Notified, ReattachAdapters, ReattachResult, ReleaseLock,
-    RollBackAdapter, RollBackBase, SmokeAdapter, SmokeBase, SmokeResult, StartBase, TransitionRequest,
+from loraplane_core.aws import AwsClients
+from loraplane_core.deployment import (
+    base_endpoint,
+    decisions,
+    endpoint_lock,
+    outcomes,
+    smoke,
+    snapshots,
+    transitions,
+    versions,
+)
+from loraplane_core.deployment.payloads import (
+    AcquireLock,
+    AdapterPlan,
+    AdapterRollback,
+    ApplyAdapter,
+    BaseDeployment,
+    CheckAdapter,
+    CheckBase,
+    CreateBaseComponent,
+    DeploymentRecord,
+    LockResult,
+    Notified,
+    ReattachAdapters,
+    ReattachResult,
+    ReleaseLock,
+    RollBackAdapter,
+    RollBackBase,
+    SmokeAdapter,
+    SmokeBase,
+    SmokeResult,
+    StartBase,
+    TransitionRequest,
     TransitionResult,
 )
-from .serving_modes import serving_mode
+from loraplane_core.deployment.serving_modes import serving_mode
+from loraplane_core.errors import (
+    AdapterDeploymentFailed,
+    DeploymentTimedOut,
+    LockTimeout,
+)
+from loraplane_core.settings import LockSettings, Settings
 
 ADAPTER_POLL_SECONDS = 20  # CheckAdapter polls this long in the Lambda before the ASL's Wait state
 MAX_ADAPTER_WAIT_SECONDS = 1800

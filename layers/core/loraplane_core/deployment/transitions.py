@@ -1,9 +1,9 @@
 """Real approval transitions, once: a conditional write keyed on the package ARN remembers the
 last status seen. A duplicate or replayed event (same status, or an older decision) writes
 nothing and so deploys nothing."""
-from ..catalog_keys import approval_key
-from ..package_events import PackageChange, PackageStateChange, change_of
-from .payloads import TransitionResult
+from loraplane_core.catalog_keys import approval_key
+from loraplane_core.deployment.payloads import TransitionResult
+from loraplane_core.package_events import PackageChange, PackageStateChange, change_of
 
 
 def record_transition(table, change: PackageChange) -> bool:

@@ -6,9 +6,9 @@ model), rejected (in the registry), or failed (approved, but its deployment fail
 back)."""
 import datetime
 
-from .. import catalog
-from ..catalog_keys import base_key, is_adapter_item, key_of
-from .payloads import BaseTarget
+from loraplane_core import catalog
+from loraplane_core.catalog_keys import base_key, is_adapter_item, key_of
+from loraplane_core.deployment.payloads import BaseTarget
 
 
 def now_iso() -> str:

@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .reasons import AdapterRejected, Reason
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
 
 # The library allows 100 MB, but parsed JSON takes up to 25x its size in memory (measured with
 # tracemalloc: a header of empty objects; benchmarks/validate_memory.py), and Validate has 1024 MB.

@@ -2,7 +2,7 @@
 import re
 from dataclasses import dataclass
 
-from .reasons import AdapterRejected, Reason
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
 
 # Used with fullmatch: `$` alone would also accept a trailing newline.
 ADAPTER_NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,28}[a-z0-9])?")

@@ -8,11 +8,19 @@ import os
 import re
 from dataclasses import dataclass
 
-from .adapter_config import LoraAdapterConfig, parse_adapter_config, unsupported_variants
-from .base_model import BaseModelProfile
-from .names import CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE
-from .reasons import AdapterRejected, Reason
-from .safetensors_header import TensorInfo, read_header_file
+from loraplane_core.adapters.base_profile import BaseModelProfile
+from loraplane_core.adapters.config import (
+    LoraAdapterConfig,
+    parse_adapter_config,
+    unsupported_variants,
+)
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
+from loraplane_core.adapters.safetensors_header import TensorInfo, read_header_file
+from loraplane_core.adapters.upload_layout import (
+    CONFIG_FILE,
+    PICKLE_SUFFIXES,
+    WEIGHTS_FILE,
+)
 
 SERVABLE_DTYPES = {"F16", "BF16", "F32"}
 # base_model.model.<module path>.lora_A.weight (PEFT drops the adapter name when saving);

@@ -3,9 +3,15 @@ is complete. Sizes are checked from the listing, before anything is downloaded."
 import hashlib
 from dataclasses import dataclass
 
-from .names import ARCHIVE_FILE, CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE, UploadKey
-from .reasons import AdapterRejected, Reason
-from .staging import stage_files
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
+from loraplane_core.adapters.staging import stage_files
+from loraplane_core.adapters.upload_layout import (
+    ARCHIVE_FILE,
+    CONFIG_FILE,
+    PICKLE_SUFFIXES,
+    WEIGHTS_FILE,
+    UploadKey,
+)
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,14 @@ Shared by ingest (S3 uploads) and the serving container (its adapter source)."""
 import os
 from typing import Callable
 
-from .archive import extract_adapter_archive
-from .names import ARCHIVE_FILE, CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE
-from .reasons import AdapterRejected, Reason
+from loraplane_core.adapters.archive import extract_adapter_archive
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
+from loraplane_core.adapters.upload_layout import (
+    ARCHIVE_FILE,
+    CONFIG_FILE,
+    PICKLE_SUFFIXES,
+    WEIGHTS_FILE,
+)
 
 
 def stage_files(sizes: dict[str, int], download: Callable[[str, str], None], dest: str, max_bytes: int,

@@ -4,8 +4,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .reasons import AdapterRejected, Reason, quote
-from .target_regex import MAX_PATTERN_CHARS, UnsafePattern, compile_target_regex
+from loraplane_core.adapters.reasons import AdapterRejected, Reason, quote
+from loraplane_core.adapters.target_regex import (
+    MAX_PATTERN_CHARS,
+    UnsafePattern,
+    compile_target_regex,
+)
 
 MAX_CONFIG_BYTES = 1 << 20
 MAX_TARGET_REGEX = MAX_PATTERN_CHARS  # PEFT reads a string target_modules as a regex over module paths

@@ -3,10 +3,10 @@ import hashlib
 import json
 from urllib.parse import urlparse
 
-from .approved_bases import serving_base_package
-from .base_model import BaseModelProfile
-from .models import Registration, ValidationResult
-from .training_metadata import metadata_properties, package_fields
+from loraplane_core.adapters.base_profile import BaseModelProfile
+from loraplane_core.approved_bases import serving_base_package
+from loraplane_core.ingest.payloads import Registration, ValidationResult
+from loraplane_core.ingest.training_metadata import metadata_properties, package_fields
 
 CONTENT_TYPES = ["application/json"]
 

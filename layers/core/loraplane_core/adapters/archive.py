@@ -4,8 +4,12 @@ import os
 import tarfile
 import zlib
 
-from .names import CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE
-from .reasons import AdapterRejected, Reason
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
+from loraplane_core.adapters.upload_layout import (
+    CONFIG_FILE,
+    PICKLE_SUFFIXES,
+    WEIGHTS_FILE,
+)
 
 MAX_MEMBERS = 64
 MAX_HEADER_BYTES = 64 * 1024  # pax / GNU long-name headers are read into memory whole: bound them

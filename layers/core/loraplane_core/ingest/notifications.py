@@ -1,7 +1,7 @@
 """What users are told over SNS about each upload."""
 import json
 
-from .models import RecordRequest
+from loraplane_core.ingest.payloads import RecordRequest
 
 
 def message_for(req: RecordRequest, adapter_name: str) -> tuple[str, dict]:

@@ -3,7 +3,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .training_metadata import TrainingProvenance
+from loraplane_core.ingest.training_metadata import TrainingProvenance
 
 Outcome = Literal["valid", "incomplete", "duplicate", "rejected", "ignored"]
 

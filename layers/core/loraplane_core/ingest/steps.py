@@ -4,18 +4,25 @@ import shutil
 import tempfile
 
 from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from aws_lambda_powertools.utilities.parser.models import (
+    S3EventNotificationEventBridgeModel,
+)
 
-from . import catalog, registry
-from .archive import build_adapter_archive
-from .aws import AwsClients
-from .models import RecordRequest, Registration, ValidationResult
-from .names import check_adapter_name, is_relevant_file, parse_upload_key
-from .reasons import AdapterRejected
-from .s3_upload import fetch_upload, plan_upload
-from .settings import Settings
-from .training_metadata import attach_provenance
-from .validation import Policy, validate_adapter_dir
+from loraplane_core import catalog
+from loraplane_core.adapters.archive import build_adapter_archive
+from loraplane_core.adapters.reasons import AdapterRejected
+from loraplane_core.adapters.s3_upload import fetch_upload, plan_upload
+from loraplane_core.adapters.upload_layout import (
+    check_adapter_name,
+    is_relevant_file,
+    parse_upload_key,
+)
+from loraplane_core.adapters.validation import Policy, validate_adapter_dir
+from loraplane_core.aws import AwsClients
+from loraplane_core.ingest import registry
+from loraplane_core.ingest.payloads import RecordRequest, Registration, ValidationResult
+from loraplane_core.ingest.training_metadata import attach_provenance
+from loraplane_core.settings import Settings
 
 
 def upload_key(event: dict) -> str:
