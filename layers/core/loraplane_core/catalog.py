@@ -36,7 +36,7 @@ def item_for(req: RecordRequest, adapter_name: str) -> dict:
         return base | rejection_key(adapter_name, v.fingerprint) | {"state": "rejected", "reason": v.reason,
                        "message": v.message, "source": v.source}
     err = req.error
-    return base | failure_key(adapter_name, req.execution or req.event.get("id")) | {"state": "failed",
+    return base | failure_key(adapter_name, req.execution or req.event.id) | {"state": "failed",
                    "reason": err.Error if err else "Unknown", "message": (err.Cause or "")[:2000] if err else ""}
 
 

@@ -1,6 +1,7 @@
 """Pydantic models of what the ingest state machine passes between its tasks."""
-from typing import Any, Literal
+from typing import Literal
 
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from pydantic import BaseModel, Field
 
 from loraplane_core.ingest.training_metadata import TrainingProvenance
@@ -9,7 +10,7 @@ Outcome = Literal["valid", "incomplete", "duplicate", "rejected", "ignored"]
 
 
 class ValidateRequest(BaseModel):
-    event: dict[str, Any]  # the S3 "Object Created" EventBridge event, parsed by the handler
+    event: S3EventNotificationEventBridgeModel  # the S3 "Object Created" EventBridge event
     final: bool = False    # after the upload grace period: missing files are now a rejection
 
 
@@ -43,7 +44,7 @@ class TaskError(BaseModel):
 
 class RecordRequest(BaseModel):
     kind: Literal["registered", "rejected", "failed"]
-    event: dict[str, Any]
+    event: S3EventNotificationEventBridgeModel
     execution: str | None = None
     validation: ValidationResult | None = None
     registration: Registration | None = None

@@ -3,7 +3,6 @@ import os
 import shutil
 import tempfile
 
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import (
     S3EventNotificationEventBridgeModel,
 )
@@ -25,8 +24,8 @@ from loraplane_core.ingest.training_metadata import attach_provenance
 from loraplane_core.settings import Settings
 
 
-def upload_key(event: dict) -> str:
-    return parse(event=event, model=S3EventNotificationEventBridgeModel).detail.object.key
+def upload_key(event: S3EventNotificationEventBridgeModel) -> str:
+    return event.detail.object.key
 
 
 def adapter_name_of(req: RecordRequest) -> str:
@@ -36,8 +35,7 @@ def adapter_name_of(req: RecordRequest) -> str:
     return parsed.adapter_name if parsed else "(unknown)"
 
 
-def validate_upload(c: AwsClients, s: Settings, event: dict, final: bool) -> ValidationResult:
-    ev = parse(event=event, model=S3EventNotificationEventBridgeModel)
+def validate_upload(c: AwsClients, s: Settings, ev: S3EventNotificationEventBridgeModel, final: bool) -> ValidationResult:
     bucket, key = ev.detail.bucket.name, ev.detail.object.key
     upload = parse_upload_key(key)
     if upload is None or not is_relevant_file(upload.filename):
