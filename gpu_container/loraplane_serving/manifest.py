@@ -12,41 +12,21 @@ import logging
 import os
 import threading
 import time
-from typing import Callable, Literal
+from typing import Callable
 from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from loraplane_core.adapters.live_manifest import DEFAULT_TTL_SECONDS, EMPTY, LiveAdapter, Manifest
 
 from . import metrics
 
 log = logging.getLogger("loraplane.serving")
 
-DEFAULT_TTL_SECONDS = 5.0
 MAX_MANIFEST_BYTES = 32 * 2**20  # ~100k adapters; anything larger is a publisher bug
 
 
-class LiveAdapter(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # fields a newer publisher adds do not break us
-    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
-    version: int | str | None = None  # informational, like the two below
-    package_arn: str | None = None
-    base_model: str | None = None
-
-    @field_validator("sha256")
-    @classmethod
-    def lower(cls, v: str) -> str:
-        return v.lower()  # validation reports hexdigest(), lower case
-
-
-class Manifest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    format: Literal[1]
-    updated_at: str | None = None
-    adapters: dict[str, LiveAdapter]
-
-
-EMPTY = Manifest(format=1, adapters={})
+# The model is shared with the writer (the control plane's deployment step).
+__all__ = ["DEFAULT_TTL_SECONDS", "EMPTY", "LiveAdapter", "LiveManifest", "Manifest", "ManifestUnavailable"]
 
 
 class ManifestUnavailable(Exception):

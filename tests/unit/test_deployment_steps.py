@@ -24,7 +24,7 @@ class FlakyMode:
         self.served, self.fail_next = dict(served), True
 
     def apply(self, adapter, artifact_uri, entry):
-        self.served[adapter] = entry["sha256"]
+        self.served[adapter] = entry.sha256
         if self.fail_next:
             self.fail_next = False
             raise ConnectionError("manifest write failed")
@@ -34,14 +34,14 @@ class FlakyMode:
 
 
 def version(n: int, state: str) -> decisions.VersionView:
-    return decisions.VersionView(package_arn=f"arn:pkg/{n}", version=n, sha256=f"sha{n}", artifact_uri=f"s3://b/{n}",
+    return decisions.VersionView(package_arn=f"arn:pkg/{n}", version=n, sha256=f"{n:064x}", artifact_uri=f"s3://b/{n}",
                                  base_model="tiny", state=state, registry_status="Approved",
                                  approved_at=f"2026-01-01T1{n}:00:00+00:00")
 
 
 @pytest.fixture
 def world(monkeypatch):
-    mode = FlakyMode({"bot": "sha1"})
+    mode = FlakyMode({"bot": f"{1:064x}"})
     snap = decisions.AdapterSnapshot(adapter="bot", versions=(version(1, "live"), version(2, "registered")),
                                      deployed_base="tiny", base_ready=True)
     monkeypatch.setattr(steps, "serving_mode", lambda c, s: mode)
@@ -56,8 +56,8 @@ def test_an_apply_that_fails_half_way_puts_back_what_served(world):
     request = ApplyAdapter(action="apply", owner="exec", change=change)
     with pytest.raises(ConnectionError):
         steps.apply_adapter(CLIENTS, SETTINGS, request)
-    assert world.served == {"bot": "sha1"}  # version 1 serves again, not half of version 2
+    assert world.served == {"bot": f"{1:064x}"}  # version 1 serves again, not half of version 2
     plan = steps.apply_adapter(CLIENTS, SETTINGS, request)  # the state's retry
-    assert plan.outcome == "deploy" and world.served == {"bot": "sha2"}
-    assert plan.target == AdapterTarget(package_arn="arn:pkg/2", version=2, sha256="sha2", artifact_uri="s3://b/2",
+    assert plan.outcome == "deploy" and world.served == {"bot": f"{2:064x}"}
+    assert plan.target == AdapterTarget(package_arn="arn:pkg/2", version=2, sha256=f"{2:064x}", artifact_uri="s3://b/2",
                                         base_model="tiny")

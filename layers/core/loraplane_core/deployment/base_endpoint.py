@@ -8,6 +8,7 @@ A failed update leaves the old version serving: SageMaker rolls back, and check(
 """
 import time
 
+from loraplane_core.adapters.live_manifest import LIVE_PREFIX, MANIFEST_KEY
 from loraplane_core.deployment.payloads import BaseDeployment, BaseTarget, ScalingResult
 from loraplane_core.endpoint_names import (
     base_component,
@@ -26,8 +27,8 @@ def container_environment(s, base_model: str) -> dict[str, str]:
     env = {"LORAPLANE_BASE_NAME": base_model, "LORAPLANE_MAX_LORA_RANK": str(s.max_lora_rank),
            "LORAPLANE_MAX_ADAPTER_BYTES": str(s.max_adapter_bytes)}
     if s.serving_mode == "on-demand":
-        env |= {"LORAPLANE_ADAPTER_SOURCE": f"s3://{s.adapter_bucket}/live/",
-                "LORAPLANE_ADAPTER_MANIFEST": f"s3://{s.adapter_bucket}/live/manifest.json"}
+        env |= {"LORAPLANE_ADAPTER_SOURCE": f"s3://{s.adapter_bucket}/{LIVE_PREFIX}",
+                "LORAPLANE_ADAPTER_MANIFEST": f"s3://{s.adapter_bucket}/{MANIFEST_KEY}"}
     return env
 
 

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from loraplane_core.adapters.live_manifest import LiveAdapter
 from loraplane_core.ingest.payloads import TaskError
 from loraplane_core.package_events import PackageChange, PackageStateChange
 
@@ -52,9 +53,9 @@ class AdapterTarget(BaseModel):
     artifact_uri: str
     base_model: str | None = None
 
-    def manifest_entry(self) -> dict[str, str | int | None]:
-        return {"sha256": self.sha256, "version": self.version, "package_arn": self.package_arn,
-                "base_model": self.base_model}
+    def manifest_entry(self) -> LiveAdapter:
+        return LiveAdapter(sha256=self.sha256, version=self.version, package_arn=self.package_arn,
+                           base_model=self.base_model)
 
 
 class AdapterPlan(BaseModel):

@@ -7,9 +7,16 @@
   and serves only what `live/manifest.json` lists (it re-reads the manifest every few seconds).
 """
 import datetime
-import json
 from urllib.parse import urlparse
 
+from loraplane_core.adapters.live_manifest import (
+    DEFAULT_TTL_SECONDS,
+    EMPTY,
+    MANIFEST_KEY,
+    LiveAdapter,
+    Manifest,
+    live_key,
+)
 from loraplane_core.aws import AwsClients
 from loraplane_core.endpoint_names import (
     adapter_component,
@@ -20,10 +27,6 @@ from loraplane_core.endpoint_names import (
 )
 from loraplane_core.sagemaker_gateway import describe
 from loraplane_core.settings import Settings
-
-LIVE_PREFIX = "live/"
-MANIFEST_TTL_SECONDS = 5  # the container's default LORAPLANE_MANIFEST_TTL_SECONDS
-MANIFEST_KEY = f"{LIVE_PREFIX}manifest.json"
 
 
 def invoke_args(serving_mode: str, endpoint: str, adapter: str | None) -> dict:
@@ -55,7 +58,7 @@ class InferenceComponents:
         base = self.describe(self.base)
         return bool(base) and base["InferenceComponentStatus"] == "InService"
 
-    def apply(self, adapter: str, artifact_uri: str, entry: dict) -> None:
+    def apply(self, adapter: str, artifact_uri: str, entry: LiveAdapter) -> None:  # entry: on-demand only
         name = self.component(adapter)
         existing = self.describe(name)
         spec = {"BaseInferenceComponentName": self.base, "Container": {"ArtifactUrl": artifact_uri}}
@@ -112,45 +115,46 @@ class OnDemand:
         # Updating: auto scaling or a base model update; the model container still serves
         return endpoint is not None and endpoint["EndpointStatus"] in ("InService", "Updating")
 
-    def manifest(self) -> dict:
+    def manifest(self) -> Manifest:
         try:
-            return json.loads(self.s3.get_object(Bucket=self.bucket, Key=MANIFEST_KEY)["Body"].read())
+            body = self.s3.get_object(Bucket=self.bucket, Key=MANIFEST_KEY)["Body"].read()
         except self.s3.exceptions.NoSuchKey:
-            return {"format": 1, "adapters": {}}
+            return EMPTY.model_copy(deep=True)
+        return Manifest.model_validate_json(body)
 
-    def write_manifest(self, manifest: dict) -> None:
-        manifest["updated_at"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.s3.put_object(Bucket=self.bucket, Key=MANIFEST_KEY, Body=json.dumps(manifest, indent=1).encode(),
-                           ContentType="application/json")
+    def write_manifest(self, manifest: Manifest) -> None:
+        manifest.updated_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.s3.put_object(Bucket=self.bucket, Key=MANIFEST_KEY, ContentType="application/json",
+                           Body=manifest.model_dump_json(indent=1, exclude_none=True).encode())
 
-    def apply(self, adapter: str, artifact_uri: str, entry: dict) -> None:
+    def apply(self, adapter: str, artifact_uri: str, entry: LiveAdapter) -> None:
         # Files first, then the manifest: the container refetches when the sha256 it holds differs.
         src = urlparse(artifact_uri)
-        self.s3.copy_object(Bucket=self.bucket, Key=f"{LIVE_PREFIX}{adapter}/adapter.tar.gz",
+        self.s3.copy_object(Bucket=self.bucket, Key=live_key(adapter),
                             CopySource={"Bucket": src.netloc, "Key": src.path.lstrip("/")})
         manifest = self.manifest()
-        manifest["adapters"][adapter] = entry
+        manifest.adapters[adapter] = entry
         self.write_manifest(manifest)
 
     def status(self, adapter: str, artifact_uri: str | None = None) -> tuple[str, str | None]:
         """In service once every container has re-read the manifest: containers keep it for
-        MANIFEST_TTL_SECONDS, so until twice that has passed a container may still serve the
+        DEFAULT_TTL_SECONDS, so until twice that has passed a container may still serve the
         previous version (and a smoke test would test that one)."""
         manifest = self.manifest()
-        if adapter not in manifest["adapters"]:
+        if adapter not in manifest.adapters:
             return "Missing", None
-        written = datetime.datetime.fromisoformat(manifest.get("updated_at", "1970-01-01T00:00:00Z").replace("Z", "+00:00"))
-        settled = written + datetime.timedelta(seconds=2 * MANIFEST_TTL_SECONDS + 1)
+        written = datetime.datetime.fromisoformat((manifest.updated_at or "1970-01-01T00:00:00Z").replace("Z", "+00:00"))
+        settled = written + datetime.timedelta(seconds=2 * DEFAULT_TTL_SECONDS + 1)
         return ("InService" if datetime.datetime.now(datetime.timezone.utc) >= settled else "Publishing"), None
 
     def remove(self, adapter: str) -> None:
         manifest = self.manifest()
-        if manifest["adapters"].pop(adapter, None) is not None:
+        if manifest.adapters.pop(adapter, None) is not None:
             self.write_manifest(manifest)  # the manifest first: from now on the container refuses it
-        self.s3.delete_object(Bucket=self.bucket, Key=f"{LIVE_PREFIX}{adapter}/adapter.tar.gz")
+        self.s3.delete_object(Bucket=self.bucket, Key=live_key(adapter))
 
     def live(self) -> dict[str, str | None]:
-        return {name: e.get("sha256") for name, e in self.manifest()["adapters"].items()}
+        return {name: e.sha256 for name, e in self.manifest().adapters.items()}
 
     def invoke_args(self, adapter: str | None) -> dict:
         return invoke_args(self.mode, self.endpoint, adapter)

@@ -1,7 +1,9 @@
 """Pydantic models of what the ingest state machine passes between its tasks."""
 from typing import Literal
 
-from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from aws_lambda_powertools.utilities.parser.models import (
+    S3EventNotificationEventBridgeModel,
+)
 from pydantic import BaseModel, Field
 
 from loraplane_core.ingest.training_metadata import TrainingProvenance

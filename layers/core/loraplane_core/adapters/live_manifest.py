@@ -1,0 +1,37 @@
+"""On-demand mode's live manifest, `live/manifest.json`: which adapters (and which version of each,
+by the sha256 of its weights) the control plane has made live. One model for the writer
+(deployment/serving_modes.OnDemand) and the reader (the container's loraplane_serving.manifest)."""
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+LIVE_PREFIX = "live/"
+MANIFEST_KEY = f"{LIVE_PREFIX}manifest.json"
+DEFAULT_TTL_SECONDS = 5.0  # how long a container keeps the manifest it read (LORAPLANE_MANIFEST_TTL_SECONDS)
+
+
+def live_key(adapter: str) -> str:
+    return f"{LIVE_PREFIX}{adapter}/adapter.tar.gz"
+
+
+class LiveAdapter(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # fields a newer publisher adds do not break a reader
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")  # pydantic's regex: $ is the very end
+    version: int | str | None = None  # informational, like the two below
+    package_arn: str | None = None
+    base_model: str | None = None
+
+    @field_validator("sha256")
+    @classmethod
+    def lower(cls, v: str) -> str:
+        return v.lower()  # validation reports hexdigest(), lower case
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    format: Literal[1]
+    updated_at: str | None = None
+    adapters: dict[str, LiveAdapter]
+
+
+EMPTY = Manifest(format=1, adapters={})
