@@ -26,7 +26,7 @@ def item_for(req: RecordRequest, adapter_name: str) -> dict:
     if req.kind == "registered":
         assert v and req.registration
         return base | version_key(adapter_name, v.sha256) | {
-            "state": "registered", "sha256": v.sha256,
+            "state": "registered", "sha256": v.sha256, "config_sha256": v.config_sha256,
             "package_arn": req.registration.package_arn, "package_version": req.registration.package_version,
             "approval_status": req.registration.approval_status, "base_model": v.base_model, "rank": v.rank,
             "target_modules": v.target_modules, "source": v.source, "artifact_uri": v.artifact_uri,

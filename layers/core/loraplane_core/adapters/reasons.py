@@ -34,6 +34,7 @@ class Reason(StrEnum):
     TOO_LARGE = "TOO_LARGE"
     UNSAFE_ARCHIVE = "UNSAFE_ARCHIVE"
     INVALID_ARCHIVE = "INVALID_ARCHIVE"
+    CONFIG_CONFLICT = "CONFIG_CONFLICT"  # these weights are registered already, with another config
 
 
 def _printable(text: str, limit: int) -> tuple[str, int]:

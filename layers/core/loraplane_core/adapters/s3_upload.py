@@ -1,5 +1,6 @@
 """Brings an uploaded adapter from S3 into a local directory, deciding first whether the upload
 is complete. Sizes are checked from the listing, before anything is downloaded."""
+import datetime
 import hashlib
 from dataclasses import dataclass
 
@@ -14,6 +15,12 @@ from loraplane_core.adapters.upload_layout import (
 )
 
 
+# A file of a multi-file upload changed this recently: wait this long, then validate what is there
+# (files of one `aws s3 cp --recursive` land within a second or two; an event handled before the
+# other file's new version landed would pair new weights with an old config).
+SETTLE_SECONDS = 5
+
+
 @dataclass(frozen=True)
 class StagedUpload:
     complete: bool
@@ -22,6 +29,7 @@ class StagedUpload:
     gone: bool = False  # the archive named by the event has been deleted since
     files: tuple[tuple[str, int, str], ...] = ()  # (name, size, etag) of what is to be fetched
     from_archive: bool = False
+    settling: bool = False  # complete, but a file changed within SETTLE_SECONDS: look again after them
 
 
 def list_upload(s3, bucket: str, upload: UploadKey) -> dict[str, dict]:
@@ -29,7 +37,8 @@ def list_upload(s3, bucket: str, upload: UploadKey) -> dict[str, dict]:
     files: dict[str, dict] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=upload.prefix, Delimiter="/"):
         for obj in page.get("Contents", []):
-            files[obj["Key"][len(upload.prefix):]] = {"size": obj["Size"], "etag": obj["ETag"].strip('"')}
+            files[obj["Key"][len(upload.prefix):]] = {"size": obj["Size"], "etag": obj["ETag"].strip('"'),
+                                                      "modified": obj.get("LastModified")}
     return files
 
 
@@ -38,6 +47,12 @@ def fingerprint(files: dict[str, dict], names: list[str]) -> str:
     for name in sorted(names):
         h.update(f"{name}:{files[name]['etag']}:{files[name]['size']}\n".encode())
     return h.hexdigest()
+
+
+def settling(files: dict[str, dict], names: list[str], now: datetime.datetime | None = None) -> bool:
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    times = [files[n]["modified"] for n in names if files[n].get("modified")]
+    return bool(times) and (now - max(times)).total_seconds() < SETTLE_SECONDS
 
 
 def plan_upload(s3, bucket: str, upload: UploadKey, final: bool) -> StagedUpload:
@@ -54,7 +69,8 @@ def plan_upload(s3, bucket: str, upload: UploadKey, final: bool) -> StagedUpload
     pickle_only = WEIGHTS_FILE not in files and any(n.endswith(PICKLE_SUFFIXES) for n in files)
     complete = (CONFIG_FILE in files and WEIGHTS_FILE in files) or pickle_only
     return StagedUpload(complete or final, prefix_uri, fingerprint(files, relevant),
-                        files=tuple((n, files[n]["size"], files[n]["etag"]) for n in relevant))
+                        files=tuple((n, files[n]["size"], files[n]["etag"]) for n in relevant),
+                        settling=complete and not final and settling(files, relevant))
 
 
 def download_listed(s3, bucket: str, key: str, size: int, etag: str, path: str) -> None:

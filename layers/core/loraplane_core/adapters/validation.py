@@ -4,6 +4,7 @@ Used by the ingest Lambda and by the serving container, so both accept exactly t
 adapters. Reads the config and the safetensors header only; weights are hashed, never loaded.
 """
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -44,9 +45,16 @@ class ValidatedAdapter:
     base_model: str
     rank: int
     target_modules: tuple[str, ...]
-    sha256: str
+    sha256: str  # of the weights file: a version's identity (CONTRACTS.md)
     size_bytes: int
     dtype: str
+    config_sha256: str = ""  # of adapter_config.json as uploaded: which config these weights came with
+
+
+def config_digest(config_bytes: bytes) -> str:
+    """sha256 of the config as JSON with sorted keys: the same config saved twice hashes the same."""
+    canonical = json.dumps(json.loads(config_bytes), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def sha256_file(path: str) -> str:
@@ -157,7 +165,8 @@ def check_tensors(tensors: dict[str, TensorInfo], cfg: LoraAdapterConfig, base: 
 def validate_adapter_dir(directory: str, policy: Policy, base: BaseModelProfile | None) -> ValidatedAdapter:
     size = check_files(directory, policy)
     with open(os.path.join(directory, CONFIG_FILE), "rb") as f:
-        cfg = parse_adapter_config(f.read((1 << 20) + 1))
+        config_bytes = f.read((1 << 20) + 1)
+    cfg = parse_adapter_config(config_bytes)
     check_config(cfg, policy, base)
     assert base is not None  # check_config rejects a missing base
     weights = os.path.join(directory, WEIGHTS_FILE)
@@ -170,4 +179,5 @@ def validate_adapter_dir(directory: str, policy: Policy, base: BaseModelProfile 
         sha256=sha256_file(weights),
         size_bytes=size,
         dtype=dtype,
+        config_sha256=config_digest(config_bytes),
     )

@@ -24,6 +24,7 @@ class ValidationResult(BaseModel):
     reason: str | None = None
     message: str | None = None
     sha256: str | None = None
+    config_sha256: str | None = None
     base_model: str | None = None
     rank: int | None = None
     target_modules: list[str] = Field(default_factory=list)

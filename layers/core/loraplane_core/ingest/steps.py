@@ -9,8 +9,8 @@ from aws_lambda_powertools.utilities.parser.models import (
 
 from loraplane_core import catalog
 from loraplane_core.adapters.archive import build_adapter_archive
-from loraplane_core.adapters.reasons import AdapterRejected
-from loraplane_core.adapters.s3_upload import fetch_upload, plan_upload
+from loraplane_core.adapters.reasons import AdapterRejected, Reason
+from loraplane_core.adapters.s3_upload import SETTLE_SECONDS, fetch_upload, plan_upload
 from loraplane_core.adapters.upload_layout import (
     check_adapter_name,
     is_relevant_file,
@@ -53,6 +53,9 @@ def validate_upload(c: AwsClients, s: Settings, ev: S3EventNotificationEventBrid
         if not staged.complete:
             return ValidationResult(outcome="incomplete", adapter_name=name, source=source,
                                     fingerprint=staged.fingerprint, grace_seconds=s.upload_grace_seconds)
+        if staged.settling:  # the other file may be landing now: validate the pair once it has
+            return ValidationResult(outcome="incomplete", adapter_name=name, source=source,
+                                    fingerprint=staged.fingerprint, grace_seconds=SETTLE_SECONDS)
         fetch_upload(c.s3, bucket, upload, staged, work, s.max_adapter_bytes)
         base = registry.deployed_base_model(c.sagemaker, c.s3, c.catalog, s.base_group, s.endpoint_name)
         checked = validate_adapter_dir(work, Policy(max_rank=s.max_lora_rank, max_bytes=s.max_adapter_bytes), base)
@@ -62,11 +65,12 @@ def validate_upload(c: AwsClients, s: Settings, ev: S3EventNotificationEventBrid
     else:
         result = ValidationResult(
             outcome="valid", adapter_name=name, source=source, fingerprint=staged.fingerprint,
-            sha256=checked.sha256, base_model=checked.base_model, rank=checked.rank,
+            sha256=checked.sha256, config_sha256=checked.config_sha256, base_model=checked.base_model, rank=checked.rank,
             target_modules=list(checked.target_modules), size_bytes=checked.size_bytes,
         )
-        if catalog.find_version(c.catalog, name, checked.sha256):
-            return result.model_copy(update={"outcome": "duplicate"})
+        registered = catalog.find_version(c.catalog, name, checked.sha256)
+        if registered:
+            return duplicate_or_conflict(result, registered)
         # Content-addressed artifact: duplicate events overwrite it with identical bytes.
         archive = os.path.join(work, "adapter.tar.gz")
         build_adapter_archive(work, archive)
@@ -77,6 +81,18 @@ def validate_upload(c: AwsClients, s: Settings, ev: S3EventNotificationEventBrid
                                          "training": training})
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def duplicate_or_conflict(result: ValidationResult, registered: dict) -> ValidationResult:
+    """Identical weights are a duplicate (CONTRACTS.md: nothing new) - unless they come with another
+    config than the version registered: then the user is told, rather than left with a version whose
+    config is not the one they uploaded last."""
+    if registered.get("config_sha256") in (None, result.config_sha256):
+        return result.model_copy(update={"outcome": "duplicate"})
+    r = AdapterRejected(Reason.CONFIG_CONFLICT, f"these weights are version {registered.get('package_version')} "
+                        "already, registered with another adapter_config.json; a new version needs new weights "
+                        "(re-save or retrain the adapter with this config)")
+    return result.model_copy(update={"outcome": "rejected", "reason": str(r.reason), "message": r.message})
 
 
 def register_version(c: AwsClients, s: Settings, v: ValidationResult) -> Registration:
