@@ -101,3 +101,64 @@ def test_a_retried_create_model_package_returns_the_first_package(emulator):
     assert first == again != other
     listed = sm.list_model_packages(ModelPackageGroupName="client-token-test")["ModelPackageSummaryList"]
     assert sorted(p["ModelPackageArn"] for p in listed) == sorted([first, other])
+
+
+def test_fault_switch_fails_chosen_calls_as_aws_would(emulator):
+    """Injected faults reach boto3 as AWS's errors: a throttle that the SDK's retries ride out, a
+    refusal that surfaces, a 5xx; and a Lambda that crashes instead of running its handler."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    from loraplane.emulator.local_aws import CREDENTIALS
+    from loraplane.emulator.shims import faults
+
+    def client(service: str, attempts: int = 1):
+        return boto3.client(service, endpoint_url=emulator.url, region_name=emulator.region, **CREDENTIALS,
+                            config=Config(retries={"total_max_attempts": attempts, "mode": "standard"}))
+
+    sm, ddb = client("sagemaker"), client("dynamodb")
+    try:
+        faults.fail_call("sagemaker", "ListModelPackageGroups", "ThrottlingException")
+        try:
+            sm.list_model_package_groups()
+            raise AssertionError("no fault")
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "ThrottlingException"
+        sm.list_model_package_groups()  # times=1: the next call goes through
+        throttle = faults.fail_call("sagemaker", "ListModelPackageGroups", "ThrottlingException", times=2)
+        client("sagemaker", attempts=5).list_model_package_groups()
+        assert throttle.failed == 2  # the SDK retried past both
+        faults.fail_call("dynamodb", "ListTables", "InternalServerError", status=500)
+        try:
+            ddb.list_tables()
+            raise AssertionError("no fault")
+        except ClientError as e:
+            assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+        denied = faults.fail_call("sagemaker", "ListModelPackageGroups", "AccessDeniedException", times=-1)
+        for _ in range(3):
+            try:
+                sm.list_model_package_groups()
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "AccessDeniedException"
+        assert denied.failed == 3
+    finally:
+        faults.clear()
+    sm.list_model_package_groups()
+
+
+def test_fault_switch_crashes_and_times_out_lambdas(stack):
+    from loraplane.emulator.shims import faults
+
+    fn = f"{stack.params['SageMakerProjectName']}-{stack.params['SageMakerProjectId']}-record"
+    lam = stack.emulator.client("lambda")
+    try:
+        faults.fail_lambda("-record", "crash")
+        faults.fail_lambda("-record", "timeout")
+        crashed = json.loads(lam.invoke(FunctionName=fn, Payload=b"{}")["Payload"].read())
+        timed_out = json.loads(lam.invoke(FunctionName=fn, Payload=b"{}")["Payload"].read())
+    finally:
+        faults.clear()
+    assert crashed["errorType"] == "Runtime.ExitError" and timed_out["errorType"] == "Sandbox.Timedout"
+    ran = lam.invoke(FunctionName=fn, Payload=b"{}")  # no fault left: the handler runs (and refuses {})
+    assert json.loads(ran["Payload"].read())["errorType"] == "ValidationError"

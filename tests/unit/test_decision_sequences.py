@@ -2,8 +2,7 @@
 by the reconciler, through the deployment's pure decisions (detect -> plan -> apply -> record) on
 in-memory fakes of the catalog, the registry and the endpoint. After every delivery: a rejected
 version never goes live, a duplicate never changes the endpoint; once everything is delivered, the
-endpoint serves the most recently approved version that is not rejected (or nothing), at the
-latest after the next reconciler run."""
+endpoint serves the most recently approved version that is not rejected (or nothing)."""
 from dataclasses import dataclass, field
 
 from hypothesis import given, note, settings
@@ -64,7 +63,8 @@ class World:
 
     def view(self, n: int) -> d.VersionView:
         status, modified = self.registry[n]
-        approved_at = modified if status == "Approved" else ""  # snapshots.approved_at: LastModifiedTime
+        s = self.seen.get(n)  # snapshots.approved_at: the recorded approval, else LastModifiedTime
+        approved_at = "" if status != "Approved" else (s.modified if s and s.status == "Approved" else modified)
         return d.VersionView(package_arn=arn(n), version=n, sha256=f"{n:064x}", artifact_uri=f"s3://b/{n}",
                              base_model="tiny", state=self.states[n], registry_status=status, approved_at=approved_at,
                              registry_modified=modified)
@@ -104,36 +104,53 @@ class World:
         return max(approved)[1] if approved else None
 
 
+def next_of_some_package(data, queue: list[PackageChange]) -> PackageChange:
+    """The oldest pending event of a drawn package: one package's events arrive in order (a
+    decision's time is known only from the order of its package's events: the event carries no
+    previous status and the registry no approval time); packages interleave freely."""
+    packages = sorted({c.version for c in queue})
+    version = data.draw(st.sampled_from(packages))
+    return queue.pop(next(i for i, c in enumerate(queue) if c.version == version))
+
+
 @settings(max_examples=600, deadline=None)
 @given(st.data())
 def test_any_order_of_decisions_ends_with_the_latest_approval_live(data):
     world = World(versions=data.draw(st.integers(1, 4), label="versions"))
-    queue: list[PackageChange] = []  # events and replays in flight
+    queue: list[PackageChange] = []  # decisions' events in flight
+    delivered: list[PackageChange] = []  # EventBridge may deliver any of these again, at any time
+    replays: list[PackageChange] = []  # the reconciler's, in flight
     changed: set[tuple[int, str]] = set()  # events that changed the endpoint
+
+    def deliver(event: PackageChange) -> None:
+        outcome = world.deliver(event)
+        if outcome in ("deploy", "retire") and not event.replayed_by_reconciler:
+            key = (event.version, event.modified)
+            assert key not in changed, "one decision, delivered twice, changed the endpoint twice"
+            changed.add(key)
+
     for _ in range(data.draw(st.integers(1, 30), label="steps")):
-        step = data.draw(st.sampled_from(["decide", "deliver", "deliver", "duplicate", "reconcile"]))
+        step = data.draw(st.sampled_from(["decide", "deliver", "deliver", "duplicate", "reconcile", "replay"]))
         if step == "decide":
             n = data.draw(st.integers(1, world.versions))
             flip = "Rejected" if world.registry[n][0] == "Approved" else "Approved"
             status = data.draw(st.sampled_from(["Approved", "Rejected"])) if world.registry[n][0] == PENDING else flip
             queue.append(world.decide(n, status))
+        elif step == "deliver" and queue:
+            event = next_of_some_package(data, queue)
+            delivered.append(event)
+            deliver(event)
+        elif step == "duplicate" and delivered:
+            deliver(data.draw(st.sampled_from(delivered)))
         elif step == "reconcile":
-            queue += world.reconcile()
-        elif queue:
-            i = data.draw(st.integers(0, len(queue) - 1))
-            event = queue[i] if step == "duplicate" else queue.pop(i)  # a duplicate stays in flight
-            outcome = world.deliver(event)
-            if outcome in ("deploy", "retire") and not event.replayed_by_reconciler:
-                key = (event.version, event.modified)
-                assert key not in changed, "one decision, delivered twice, changed the endpoint twice"
-                changed.add(key)
-    while queue:  # everything still in flight arrives, in the order drawn
-        world.deliver(queue.pop(data.draw(st.integers(0, len(queue) - 1))))
-    # EventBridge keeps no order: a decision whose event was taken for a duplicate (its status was
-    # already recorded, the decision between them not yet) waits for the scheduled reconciler.
-    for _ in range(3):
-        for replay in world.reconcile():
-            world.deliver(replay)
+            replays += world.reconcile()
+        elif step == "replay" and replays:
+            deliver(replays.pop(data.draw(st.integers(0, len(replays) - 1))))
+    while queue or replays:  # everything still in flight arrives
+        if queue and (not replays or data.draw(st.booleans())):
+            deliver(next_of_some_package(data, queue))
+        else:
+            deliver(replays.pop(0))
     assert world.served == world.expected()
     live = [n for n, s in world.states.items() if s == "live"]
     assert live == ([world.served] if world.served else [])

@@ -66,6 +66,9 @@ ADAPTER_CASES = [
     ("a replayed rejection of an adapter served with nothing live", snap(v(1, status="Rejected")),
      change(1, "rejected", replay=True), "retire", None),
     ("rejected before ingest recorded it", snap(), change(9, "rejected"), "unknown_version", None),
+    ("a replay of a failed version that still serves: the latest approved that did not fail",
+     snap(v(1, approved_at=T0), v(2, "failed", approved_at=T1)), change(2, replay=True), "deploy", 1),
+    ("... or nothing", snap(v(2, "failed", approved_at=T1)), change(2, replay=True), "retire", None),
 ]
 
 
@@ -140,8 +143,9 @@ def test_reattach_keeps_compatible_live_versions_and_finds_one_for_the_others():
         "moves": (v(2, "live", base="old"), v(3, approved_at=T0), v(4, approved_at=T1, base="old")),
         "stops": (v(5, "live", base="old"), v(6, status="Rejected")),
         "waits": (v(7, "failed"),),
+        "rejected": (v(8, "live", status="Rejected"), v(9, approved_at=T0)),  # its rejection is still queued
     })
-    assert {a: x.version for a, x in plan.serve.items()} == {"keeps": 1, "moves": 3}
+    assert {a: x.version for a, x in plan.serve.items()} == {"keeps": 1, "moves": 3, "rejected": 9}
     assert sorted(plan.stop) == ["stops", "waits"]
     assert sorted((a, x.version) for a, x in plan.incompatible) == [("moves", 2), ("moves", 4), ("stops", 5)]
 

@@ -147,9 +147,8 @@ def test_adapter_plans(aws):
     other = put_version(table, sm, "bot", "c" * 64, "other-base", "Approved", "2026-01-01T10:01:00+00:00")
     assert plan(table, sm, change_for(other, "approved", "2026-01-01T10:01:00+00:00")).outcome == "incompatible"
     v2 = put_version(table, sm, "bot", "b" * 64, "tiny", "Approved", "2026-01-01T09:00:00+00:00")
-    # The registry's times decide which approval is later (not the events'): v2 was created after v1.
-    p = plan(table, sm, change_for(v2, "approved", "2026-01-01T09:00:00+00:00"))
-    assert p.outcome == "deploy" and p.target.package_arn == v2["package_arn"]
+    # v2's approval is older than v1's, which is live: the later decision stands.
+    assert plan(table, sm, change_for(v2, "approved", "2026-01-01T09:00:00+00:00")).outcome == "superseded"
     # Rejecting live v1 brings back the most recently approved compatible version: v2.
     sm.update_model_package(ModelPackageArn=v1["package_arn"], ModelApprovalStatus="Rejected")
     p = plan(table, sm, change_for(v1, "rejected", "2026-01-01T11:00:00+00:00"))

@@ -61,3 +61,19 @@ def test_an_apply_that_fails_half_way_puts_back_what_served(world):
     assert plan.outcome == "deploy" and world.served == {"bot": f"{2:064x}"}
     assert plan.target == AdapterTarget(package_arn="arn:pkg/2", version=2, sha256=f"{2:064x}", artifact_uri="s3://b/2",
                                         base_model="tiny")
+
+
+def test_a_failed_change_after_a_rejection_never_puts_the_rejected_version_back(monkeypatch):
+    """Rejecting live v2 falls back to v1; that apply fails half-way: nothing serves, not v2."""
+    mode = FlakyMode({"bot": f"{2:064x}"})
+    rejected = decisions.VersionView(**{**version(2, "live").__dict__, "registry_status": "Rejected", "approved_at": ""})
+    snap = decisions.AdapterSnapshot(adapter="bot", versions=(version(1, "registered"), rejected),
+                                     deployed_base="tiny", base_ready=True)
+    monkeypatch.setattr(steps, "serving_mode", lambda c, s: mode)
+    monkeypatch.setattr(steps.snapshots, "adapter_snapshot", lambda c, s, change: snap)
+    monkeypatch.setattr(steps.endpoint_lock, "ensure_held", lambda *a, **k: None)
+    change = PackageChange(kind="adapter", action="rejected", package_arn="arn:pkg/2", group="g", version=2,
+                           status="Rejected", modified="2026-01-01T13:00:00+00:00", name="bot")
+    with pytest.raises(ConnectionError):
+        steps.apply_adapter(CLIENTS, SETTINGS, ApplyAdapter(action="apply", owner="exec", change=change))
+    assert mode.served == {}

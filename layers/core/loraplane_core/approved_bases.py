@@ -1,9 +1,9 @@
 """Which base model package should serve: one definition for ingest (an adapter is validated against
 the base it will run on), deployment (what replaces a rejected base), the reconciler and the CLI.
 
-The latest approved base is the approved package with the latest approval (its LastModifiedTime
-in the registry: SageMaker records no approval time; deployment/snapshots.approved_at), ties
-broken by version, skipping a package whose deployment failed for that very approval (it waits
+The latest approved base is the approved package with the latest approval (the transition the
+deployment recorded, else the registry's LastModifiedTime when the event was never seen:
+deployment/snapshots.approved_at), ties broken by version, skipping a package whose deployment failed for that very approval (it waits
 for a new approval)."""
 import datetime
 from dataclasses import dataclass
@@ -28,8 +28,9 @@ def pick_latest(candidates: list[BaseCandidate], excluding: str = "") -> BaseCan
 
 def candidate_of(described: dict, seen: dict) -> BaseCandidate:
     """A described Approved package and its recorded transition (empty if never seen)."""
+    recorded = seen.get("status") == "Approved" and seen.get("modified")
     modified = described.get("LastModifiedTime") or described["CreationTime"]  # never updated: created Approved
-    approved_at = modified.astimezone(datetime.timezone.utc).isoformat()
+    approved_at = recorded or modified.astimezone(datetime.timezone.utc).isoformat()
     failed = bool(seen.get("deploy_failed")) and seen.get("deploy_failed") == seen.get("modified")
     return BaseCandidate(described["ModelPackageArn"], int(described["ModelPackageVersion"]), approved_at, failed)
 

@@ -14,7 +14,6 @@ from loraplane_core.adapters.upload_layout import (
     UploadKey,
 )
 
-
 # A file of a multi-file upload changed this recently: wait this long, then validate what is there
 # (files of one `aws s3 cp --recursive` land within a second or two; an event handled before the
 # other file's new version landed would pair new weights with an old config).

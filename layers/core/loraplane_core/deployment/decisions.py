@@ -104,6 +104,11 @@ def plan_adapter(snap: AdapterSnapshot, change: PackageChange) -> AdapterPlan:
             raise VersionNotCatalogued(f"{snap.adapter} version {change.version} is not in the catalog yet")
         return outcome("unknown_version")
     if change.action == "approved":
+        if change.replayed_by_reconciler and item.state == "failed" and snap.deployed_base:
+            # Its deployment failed (and it serves, its rollback having failed too): what should serve
+            # instead is the latest approved version that did not fail.
+            fallback = latest_approved(snap.versions, snap.deployed_base)
+            return outcome("deploy", fallback) if fallback and snap.base_ready else outcome("retire")
         if live and live.package_arn == item.package_arn and not change.replayed_by_reconciler:
             return outcome("unchanged")
         if snap.deployed_base is None:
@@ -138,6 +143,7 @@ class BaseSnapshot:
     seen: Seen | None  # the last status recorded for the decision's package
     registry_status: str | None  # the decision's package, now
     registry_modified: str = ""
+    approved_at: str = ""  # the decision's package (snapshots.approved_at), "" if not approved now
     replacement: BaseTarget | None = None  # the latest approved other base (read for rejections)
 
 
@@ -151,8 +157,8 @@ def base_target(snap: BaseSnapshot, change: PackageChange) -> BaseTarget | None:
         return None
     deployed = snap.deployed
     if change.action == "approved":
-        approved_at = snap.registry_modified or change.modified
-        if deployed and deployed.package_arn != change.package_arn and snap.deployed_approved_at > approved_at:
+        if deployed and deployed.package_arn != change.package_arn and \
+                snap.deployed_approved_at > (snap.approved_at or change.modified):
             return None  # the base model serving now was approved later: the later decision stands
         return BaseTarget(package_arn=change.package_arn, version=change.version, base_model=change.name,
                           model_uri=change.artifact_uri or "")
@@ -180,7 +186,8 @@ def plan_reattach(base_model: str, adapters: dict[str, tuple[VersionView, ...]])
     plan = ReattachPlan()
     for adapter, versions in sorted(adapters.items()):
         live = next((v for v in versions if v.state == "live"), None)
-        target = live if live and live.base_model == base_model else latest_approved(versions, base_model)
+        keeps = live and live.base_model == base_model and live.registry_status == "Approved"
+        target = live if keeps else latest_approved(versions, base_model)
         plan.incompatible += [(adapter, v) for v in versions if v.base_model != base_model
                               and v.state in ("live", "registered", "retired")]
         if target is None:

@@ -45,7 +45,8 @@ def state_changes(plan: AdapterPlan, live_arns: set[str]) -> list[tuple[str, str
 
 
 def record_adapter(c: AwsClients, r: AdapterRecord) -> tuple[str, dict]:
-    plan, change, table = r.deployment, r.change, c.catalog
+    plan, table = r.deployment, c.catalog
+    change = plan.change  # the decision acted on: the registry's when it differed from the event's
     items = {v["package_arn"]: v for v in versions.versions(table, plan.adapter)}
     live = {arn for arn, v in items.items() if v.get("state") == "live"}
     for arn, state, reason in state_changes(plan, live):
@@ -67,7 +68,7 @@ def record_adapter(c: AwsClients, r: AdapterRecord) -> tuple[str, dict]:
 
 
 def record_base(c: AwsClients, r: BaseRecord) -> tuple[str, dict]:
-    change, target = r.change, r.deployment.target
+    change, target = r.deployment.change or r.change, r.deployment.target
     if target is None:
         subject = f"Base model {change.name} version {change.version} {change.status}: the endpoint is unchanged"
         return subject, {"event": "deployment.base_unchanged", "base_model": change.name, "package_arn": change.package_arn}

@@ -3,7 +3,7 @@ output. The fields a Choice state reads (`proceed`, `acquired`, `outcome`, `read
 `component_missing`) are fields here, so a rename breaks a test, not a deployment."""
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from loraplane_core.adapters.live_manifest import LiveAdapter
 from loraplane_core.ingest.payloads import TaskError
@@ -90,6 +90,7 @@ AdapterRequest = Annotated[ApplyAdapter | CheckAdapter | RollBackAdapter, Field(
 
 
 class AdapterRollback(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # RecordFailure tells it from a BaseDeployment by its fields
     restored: int | None  # the version serving again, or None: the adapter is not served
 
 
@@ -112,6 +113,7 @@ class BaseDeployment(BaseModel):
     status: str | None = None
     component_missing: bool = False  # the endpoint is in service without its base component: create it
     restored: int | None = None  # for a rollback: the version serving again
+    change: PackageChange | None = None  # the decision acted on (the registry's now, not the event's)
 
 
 class StartBase(BaseModel):

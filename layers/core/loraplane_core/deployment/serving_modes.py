@@ -7,6 +7,7 @@
   and serves only what `live/manifest.json` lists (it re-reads the manifest every few seconds).
 """
 import datetime
+import logging
 from urllib.parse import urlparse
 
 from loraplane_core.adapters.live_manifest import (
@@ -28,6 +29,7 @@ from loraplane_core.endpoint_names import (
 from loraplane_core.sagemaker_gateway import describe
 from loraplane_core.settings import Settings
 
+logger = logging.getLogger(__name__)
 
 def invoke_args(serving_mode: str, endpoint: str, adapter: str | None) -> dict:
     """The InvokeEndpoint arguments that reach an adapter (or, with None, the base model)."""
@@ -120,7 +122,11 @@ class OnDemand:
             body = self.s3.get_object(Bucket=self.bucket, Key=MANIFEST_KEY)["Body"].read()
         except self.s3.exceptions.NoSuchKey:
             return EMPTY.model_copy(deep=True)
-        return Manifest.model_validate_json(body)
+        try:
+            return Manifest.model_validate_json(body)
+        except ValueError:  # pydantic's ValidationError too: containers serve nothing from it either
+            logger.warning("live manifest s3://%s/%s is malformed: rewritten from scratch", self.bucket, MANIFEST_KEY)
+            return EMPTY.model_copy(deep=True)
 
     def write_manifest(self, manifest: Manifest) -> None:
         manifest.updated_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

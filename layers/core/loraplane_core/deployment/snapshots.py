@@ -15,6 +15,7 @@ from loraplane_core.deployment.decisions import (
 from loraplane_core.deployment.payloads import BaseTarget
 from loraplane_core.deployment.serving_modes import serving_mode
 from loraplane_core.package_events import PackageChange, artifact_of
+from loraplane_core.sagemaker_gateway import describe
 from loraplane_core.settings import Settings
 
 
@@ -29,20 +30,26 @@ def modified_of(described: dict) -> str:
     return modified.astimezone(datetime.timezone.utc).isoformat() if modified else ""
 
 
-def approved_at(described: dict) -> str:
-    """When the version was approved: its LastModifiedTime while the registry says Approved ("" when
-    not approved). SageMaker records no approval time, and events arrive in any order, so the
-    registry's own last update is the one time every reader agrees on: updating an approved
-    package's metadata counts as approving it again."""
-    return modified_of(described) if described.get("ModelApprovalStatus") == "Approved" else ""
+def approved_at(seen: Seen | None, described: dict) -> str:
+    """When the version was approved ("" if the registry does not approve it now): the approval the
+    deployment recorded (transitions.py), else - the event never seen, lost to the dead-letter
+    queue - the registry's LastModifiedTime. SageMaker records no approval time; a later update
+    that keeps the status (a description, metadata) is not a new approval."""
+    if described.get("ModelApprovalStatus") != "Approved":
+        return ""
+    if seen and seen.status == "Approved":
+        return seen.modified
+    return modified_of(described)
 
 
 def version_view(c: AwsClients, item: dict) -> VersionView:
-    described = c.sagemaker.describe_model_package(ModelPackageName=item["package_arn"])
+    # A package deleted from the registry must not serve, nor block its adapter's other versions.
+    described = describe(c.sagemaker.describe_model_package, ModelPackageName=item["package_arn"]) or \
+        {"ModelApprovalStatus": "Rejected"}
     return VersionView(package_arn=item["package_arn"], version=int(item["package_version"]), sha256=item["sha256"],
                        artifact_uri=item["artifact_uri"], base_model=item.get("base_model"),
                        state=item.get("state", "registered"), registry_status=described["ModelApprovalStatus"],
-                       approved_at=approved_at(described),
+                       approved_at=approved_at(seen_of(c.catalog, item["package_arn"]), described),
                        registry_modified=modified_of(described))
 
 
@@ -77,7 +84,9 @@ def base_snapshot(c: AwsClients, s: Settings, change: PackageChange) -> BaseSnap
         other = approved_bases.latest_approved_base(c.sagemaker, c.catalog, change.group, excluding=change.package_arn)
         replacement = base_target_of(other) if other else None
     return BaseSnapshot(deployed=deployed,
-                        deployed_approved_at=approved_at(deployed_described),
+                        deployed_approved_at=approved_at(seen_of(c.catalog, deployed.package_arn) if deployed else None,
+                                                         deployed_described),
+                        approved_at=approved_at(seen_of(c.catalog, change.package_arn), described),
                         seen=seen_of(c.catalog, change.package_arn), registry_status=described["ModelApprovalStatus"],
                         registry_modified=modified_of(described),
                         replacement=replacement)

@@ -1,6 +1,7 @@
 """The deployment state machine's tasks (statemachines/deploy.asl.json), one function each, typed
 in and out: read a snapshot, ask decisions.py, act. The handlers in functions/ only route here."""
 import datetime
+import logging
 import time
 
 from loraplane_core.aws import AwsClients
@@ -46,6 +47,7 @@ from loraplane_core.errors import (
 )
 from loraplane_core.settings import LockSettings, Settings
 
+logger = logging.getLogger(__name__)
 ADAPTER_POLL_SECONDS = 20  # CheckAdapter polls this long in the Lambda before the ASL's Wait state
 MAX_ADAPTER_WAIT_SECONDS = 1800
 
@@ -92,8 +94,8 @@ def apply_adapter(c: AwsClients, s: Settings, request: ApplyAdapter) -> AdapterP
             mode.remove(plan.adapter)
     except Exception:
         # Half applied (e.g. on-demand: the files copied, the manifest not written): put back what
-        # served before, then fail; the state retries the whole apply.
-        restore_adapter(mode, plan.adapter, plan.previous)
+        # may serve - never a version just rejected - then fail; the state retries the whole apply.
+        restore_adapter(mode, plan.adapter, decisions.adapter_rollback_target(plan))
         raise
     return plan
 
@@ -105,7 +107,7 @@ def restore_adapter(mode, adapter: str, previous) -> None:
         else:
             mode.remove(adapter)
     except Exception:  # noqa: BLE001 - the original error is the one to report; the retry re-applies
-        pass
+        logger.exception("could not put back what served %s before a failed change", adapter)
 
 
 def check_adapter(c: AwsClients, s: Settings, request: CheckAdapter,
@@ -142,10 +144,12 @@ def rollback_adapter(c: AwsClients, s: Settings, request: RollBackAdapter) -> Ad
 # -- StartBaseDeployment / CheckBase / CreateBaseComponent / RollBackBase / ReattachAdapters -------
 def start_base(c: AwsClients, s: Settings, request: StartBase) -> BaseDeployment:
     endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
-    target = decisions.base_target(snapshots.base_snapshot(c, s, request.change), request.change)
+    snap = snapshots.base_snapshot(c, s, request.change)
+    acted_on = decisions.current_decision(request.change, snap.registry_status, snap.registry_modified)
+    target = decisions.base_target(snap, request.change)
     if target is None:
-        return BaseDeployment(kind="none", done=True)
-    return base_endpoint.start(c.sagemaker, s, target)
+        return BaseDeployment(kind="none", done=True, change=acted_on)
+    return base_endpoint.start(c.sagemaker, s, target).model_copy(update={"change": acted_on})
 
 
 def check_base(c: AwsClients, s: Settings, request: CheckBase) -> BaseDeployment:
@@ -159,7 +163,8 @@ def create_base_component(c: AwsClients, s: Settings, request: CreateBaseCompone
 
 def rollback_base(c: AwsClients, s: Settings, request: RollBackBase) -> BaseDeployment:
     endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
-    previous = decisions.base_rollback_target(request.change, versions.deployed_target(c.catalog, s.endpoint_name))
+    acted_on = (request.deployment.change if request.deployment else None) or request.change
+    previous = decisions.base_rollback_target(acted_on, versions.deployed_target(c.catalog, s.endpoint_name))
     if previous is None:
         return BaseDeployment(kind="none", done=True)
     return base_endpoint.start(c.sagemaker, s, previous).model_copy(update={"restored": previous.version})

@@ -24,11 +24,17 @@ def record_transition(table, change: PackageChange) -> bool:
         return False
 
 
-def mark_deploy_failed(table, change: PackageChange) -> None:
-    """Remembers that this approval's deployment failed (a new approval clears it: new `modified`)."""
-    table.update_item(Key=approval_key(change.package_arn), UpdateExpression="SET deploy_failed = :m",
-                      ConditionExpression="#m = :m", ExpressionAttributeNames={"#m": "modified"},
-                      ExpressionAttributeValues={":m": change.modified})
+def mark_deploy_failed(table, change: PackageChange) -> bool:
+    """Remembers that this approval's deployment failed (a new approval clears it: new `modified`).
+    False when the record holds another decision (a newer one, or this was a reconciler replay of an
+    event never recorded): that decision is not the one that failed."""
+    try:
+        table.update_item(Key=approval_key(change.package_arn), UpdateExpression="SET deploy_failed = :m",
+                          ConditionExpression="#m = :m", ExpressionAttributeNames={"#m": "modified"},
+                          ExpressionAttributeValues={":m": change.modified})
+        return True
+    except table.meta.client.exceptions.ConditionalCheckFailedException:
+        return False
 
 
 def last_status(table, package_arn: str) -> dict | None:

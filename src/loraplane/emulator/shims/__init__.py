@@ -2,7 +2,7 @@
 
 `install_all` is called once by the emulator before it serves requests.
 """
-from . import (cfn_custom_resources, cfn_gaps, eventbridge_targets, fast_waits, lambda_runtime, s3_eventbridge,
+from . import (cfn_custom_resources, cfn_gaps, eventbridge_targets, fast_waits, faults, lambda_runtime, s3_eventbridge,
                s3_secure_transport, sagemaker_events, sagemaker_hosting, sagemaker_runtime, servicecatalog_admin)
 
 _installed = False
@@ -23,4 +23,5 @@ def install_all(endpoint_url: str) -> None:
     fast_waits.install()
     sagemaker_hosting.install(endpoint_url)
     sagemaker_runtime.install()
+    faults.install()  # last: wraps the Lambda runtime's invoke
     _installed = True
