@@ -234,18 +234,19 @@ def run_reconciler(stack, repair: bool) -> dict:
 def test_reconciler_reports_and_repairs_drift(stack, endpoint, make_adapter, notifications):
     make_live(stack, make_adapter(seed=20), "drifty")
     wait_deployments_idle(stack)
-    assert run_reconciler(stack, repair=False)["drift"] == []
+    mine = lambda report: [d for d in report["drift"] if d.get("adapter") == "drifty"]  # noqa: E731 - other tests' adapters may drift
+    assert mine(run_reconciler(stack, repair=False)) == []
     # Someone deletes a live adapter's component by hand.
     component = adapter_component(stack.outputs["EndpointName"], "drifty")
     stack.sm.delete_inference_component(InferenceComponentName=component)
     wait_until(lambda: component not in [c["InferenceComponentName"] for c in stack.sm.list_inference_components(
         EndpointNameEquals=stack.outputs["EndpointName"])["InferenceComponents"]], timeout=60, what="the deletion")
     report = run_reconciler(stack, repair=True)
-    assert [(d["adapter"], d["actual"]) for d in report["drift"]] == [("drifty", None)] and report["repairs"]
+    assert [(d["adapter"], d["actual"]) for d in mine(report)] == [("drifty", None)] and report["repairs"]
     assert any(n["message"].get("event") == "reconcile.drift" for n in notifications())
     wait_deployments_idle(stack)
     wait_until(lambda: answers(stack, "drifty"), timeout=120, what="drifty to answer again")
-    assert run_reconciler(stack, repair=False)["drift"] == []
+    assert mine(run_reconciler(stack, repair=False)) == []
 
 
 def test_base_model_update_keeps_adapters_serving(stack, endpoint, tmp_path, make_adapter):

@@ -7,7 +7,9 @@ import pytest
 from loraplane.emulator.shims import faults
 from loraplane.waiting import wait_until
 from loraplane_core.catalog_keys import lock_key
-from tests.integration.test_deployment import answers, decide, endpoint, make_live, upload_version, version_state  # noqa: F401
+from tests.integration.test_deployment import (  # noqa: F401
+    answers, decide, endpoint, make_live, upload_version, version_state, wait_state,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -43,3 +45,5 @@ def test_a_refused_change_rolls_back_notifies_and_releases_the_lock(stack, endpo
     assert version_state(stack, "refused", v2["package_arn"]) == "registered"  # not the version's fault: may retry
     assert answers(stack, "refused")
     wait_until(lambda: lock_free(stack), timeout=60, what="the endpoint lock to be released")
+    decide(stack, v2, "Rejected")  # leave no drift behind for other tests' reconciler runs
+    wait_state(stack, "refused", v2, "rejected")
