@@ -4,6 +4,8 @@ than the first attempt's in-progress record can live."""
 import json
 import math
 
+from loraplane_core.deployment import steps
+
 from .conftest import REPO
 
 HISTORY_LIMIT = 25_000  # Step Functions standard workflows: events per execution
@@ -11,6 +13,7 @@ EVENTS = {"Task": 5, "Choice": 2, "Wait": 2}  # entered, (scheduled, started,) s
 DEPLOY = json.loads((REPO / "statemachines" / "deploy.asl.json").read_text())["States"]
 MAX_ADAPTER_WAIT_S = 1800  # deployment.steps.MAX_ADAPTER_WAIT_SECONDS
 ADAPTER_POLL_S = 20  # deployment.steps.ADAPTER_POLL_SECONDS
+BASE_POLL_S = 40  # deployment.steps.BASE_POLL_SECONDS
 
 
 def parameter(sam_template: dict, name: str, field: str = "MaxValue") -> int:
@@ -32,13 +35,14 @@ def test_the_longest_deployment_stays_far_below_the_history_limit(sam_template):
     rounds = {
         "WaitForEndpointLock": lock_wait / DEPLOY["WaitForEndpointLock"]["Seconds"],
         "WaitForAdapter": min(deadline, MAX_ADAPTER_WAIT_S) / (DEPLOY["WaitForAdapter"]["Seconds"] + ADAPTER_POLL_S),
-        "WaitForBase": deadline / DEPLOY["WaitForBase"]["Seconds"],
-        "WaitForBaseRollback": deadline / DEPLOY["WaitForBaseRollback"]["Seconds"],
+        "WaitForBase": deadline / (DEPLOY["WaitForBase"]["Seconds"] + BASE_POLL_S),
+        "WaitForBaseRollback": deadline / (DEPLOY["WaitForBaseRollback"]["Seconds"] + BASE_POLL_S),
     }
     assert set(rounds) == {n for n, s in DEPLOY.items() if s["Type"] == "Wait"}, "a new polling loop: bound it here"
     loops = sum(math.ceil(r) * loop_events(wait) for wait, r in rounds.items())
     straight = sum(EVENTS.get(s["Type"], 2) for s in DEPLOY.values())  # every other state once
     assert loops + straight < HISTORY_LIMIT / 2, f"{loops + straight} events at the parameters' maxima"
+    assert (steps.ADAPTER_POLL_SECONDS, steps.BASE_POLL_SECONDS) == (ADAPTER_POLL_S, BASE_POLL_S)
 
 
 def test_register_retries_a_duplicate_in_progress_for_longer_than_a_lambda_can_run(sam_template):

@@ -49,6 +49,7 @@ from loraplane_core.settings import LockSettings, Settings
 
 logger = logging.getLogger(__name__)
 ADAPTER_POLL_SECONDS = 20  # CheckAdapter polls this long in the Lambda before the ASL's Wait state
+BASE_POLL_SECONDS = 40  # CheckBase likewise: a base change takes minutes; each Wait round costs history
 MAX_ADAPTER_WAIT_SECONDS = 1800
 
 
@@ -152,8 +153,14 @@ def start_base(c: AwsClients, s: Settings, request: StartBase) -> BaseDeployment
     return base_endpoint.start(c.sagemaker, s, target).model_copy(update={"change": acted_on})
 
 
-def check_base(c: AwsClients, s: Settings, request: CheckBase) -> BaseDeployment:
-    return base_endpoint.check(c.sagemaker, s, request.deployment)
+def check_base(c: AwsClients, s: Settings, request: CheckBase, poll_seconds: float = BASE_POLL_SECONDS) -> BaseDeployment:
+    """Looks every few seconds, for up to `poll_seconds`, then hands the longer wait to the ASL."""
+    until = time.time() + poll_seconds
+    while True:
+        dep = base_endpoint.check(c.sagemaker, s, request.deployment)
+        if dep.done or dep.component_missing or time.time() > until:
+            return dep
+        time.sleep(3)
 
 
 def create_base_component(c: AwsClients, s: Settings, request: CreateBaseComponent) -> BaseDeployment:
