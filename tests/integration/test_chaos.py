@@ -2,10 +2,13 @@
 are injected (throttled registry reads, a crashed deployment Lambda, a timed-out record Lambda),
 then the scheduled reconciler. Afterwards: every adapter serves its most recently approved version
 that is not rejected (or nothing), the catalog says the same, no deployment is stuck, the endpoint
-lock is free. The seed is printed; LORAPLANE_CHAOS_SEED=n repeats a run."""
+lock is free. The seed is printed; LORAPLANE_CHAOS_SEED=n repeats a run, LORAPLANE_CHAOS_RUNS=k
+makes k runs (seeds n, n+1, ...) on adapters of their own."""
 import os
 import random
 import time
+
+import pytest
 
 from loraplane.emulator.shims import faults
 from loraplane.waiting import wait_until
@@ -17,7 +20,7 @@ from tests.integration.test_deployment import (  # noqa: F401
 )
 
 SEED = int(os.environ.get("LORAPLANE_CHAOS_SEED") or random.randrange(10**6))
-ADAPTERS = {"chaos-a": (51, 52), "chaos-b": (53, 54)}
+RUNS = int(os.environ.get("LORAPLANE_CHAOS_RUNS") or 1)
 
 
 def served_sha(stack, adapter: str) -> str | None:
@@ -29,11 +32,14 @@ def served_sha(stack, adapter: str) -> str | None:
     return sha_of_artifact(described["Specification"].get("Container", {}).get("ArtifactUrl"))
 
 
-def test_random_decisions_under_faults_end_consistent(stack, endpoint, make_adapter):
-    print(f"chaos seed {SEED} (LORAPLANE_CHAOS_SEED={SEED} repeats it)")
-    rng = random.Random(SEED)
+@pytest.mark.parametrize("run", range(RUNS))
+def test_random_decisions_under_faults_end_consistent(stack, endpoint, make_adapter, run):
+    seed = SEED + run
+    print(f"chaos seed {seed} (LORAPLANE_CHAOS_SEED={seed} repeats it)")
+    rng = random.Random(seed)
+    adapters = {f"chaos{run}-a": (51 + 4 * run, 52 + 4 * run), f"chaos{run}-b": (53 + 4 * run, 54 + 4 * run)}
     versions = {name: [upload_version(stack, make_adapter(seed=s), name) for s in seeds]
-                for name, seeds in ADAPTERS.items()}
+                for name, seeds in adapters.items()}
     status = {v["package_arn"]: "PendingManualApproval" for vs in versions.values() for v in vs}
     approved_order: list[str] = []  # package ARNs, in the order they were last approved
     faults.fail_call("sagemaker", "DescribeModelPackage", "ThrottlingException", times=4)
@@ -58,7 +64,7 @@ def test_random_decisions_under_faults_end_consistent(stack, endpoint, make_adap
     for name, vs in versions.items():
         mine = [a for a in approved_order if status[a] == "Approved" and any(v["package_arn"] == a for v in vs)]
         expected = next((v for v in vs if mine and v["package_arn"] == mine[-1]), None)
-        assert served_sha(stack, name) == (expected["sha256"] if expected else None), (name, SEED)
+        assert served_sha(stack, name) == (expected["sha256"] if expected else None), (name, seed)
         live = [v["package_arn"] for v in vs if stack.table.get_item(Key={"pk": v["pk"], "sk": v["sk"]},
                                                                       ConsistentRead=True)["Item"]["state"] == "live"]
-        assert live == ([expected["package_arn"]] if expected else []), (name, SEED)
+        assert live == ([expected["package_arn"]] if expected else []), (name, seed)

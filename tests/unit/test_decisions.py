@@ -69,6 +69,13 @@ ADAPTER_CASES = [
     ("a replay of a failed version that still serves: the latest approved that did not fail",
      snap(v(1, approved_at=T0), v(2, "failed", approved_at=T1)), change(2, replay=True), "deploy", 1),
     ("... or nothing", snap(v(2, "failed", approved_at=T1)), change(2, replay=True), "retire", None),
+    ("a late replay of an older approval while a rejected version still serves: the latest approval",
+     snap(v(1, "live", status="Rejected"), v(2, approved_at=T2), v(3, approved_at=T1)), change(3, replay=True),
+     "deploy", 2),
+    ("an older approval while a later one waits for the lock: the later one serves",
+     snap(v(1, approved_at=T1), v(2, approved_at=T2)), change(1), "deploy", 2),
+    ("a fresh approval of a version whose deployment failed: it is tried again",
+     snap(v(1, "live", approved_at=T0), v(2, "failed", approved_at=T2)), change(2), "deploy", 2),
 ]
 
 

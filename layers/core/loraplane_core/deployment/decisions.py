@@ -8,7 +8,7 @@ the package's status in the registry now, read under the endpoint lock, so a lat
 replayed event never undoes a later decision, and the last execution for a package always acts on
 its last decision (EventBridge does not keep order). An event whose package has a newer decision
 recorded is superseded: that decision's own execution acts."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from loraplane_core.deployment.payloads import AdapterPlan, AdapterTarget, BaseTarget
 from loraplane_core.errors import VersionNotCatalogued
@@ -104,20 +104,23 @@ def plan_adapter(snap: AdapterSnapshot, change: PackageChange) -> AdapterPlan:
             raise VersionNotCatalogued(f"{snap.adapter} version {change.version} is not in the catalog yet")
         return outcome("unknown_version")
     if change.action == "approved":
-        if change.replayed_by_reconciler and item.state == "failed" and snap.deployed_base:
-            # Its deployment failed (and it serves, its rollback having failed too): what should serve
-            # instead is the latest approved version that did not fail.
-            fallback = latest_approved(snap.versions, snap.deployed_base)
-            return outcome("deploy", fallback) if fallback and snap.base_ready else outcome("retire")
-        if live and live.package_arn == item.package_arn and not change.replayed_by_reconciler:
-            return outcome("unchanged")
         if snap.deployed_base is None:
             return outcome("deferred")
         if item.base_model != snap.deployed_base:
             return outcome("incompatible")
-        if live and live.approved_at > (item.approved_at or change.modified):
-            return outcome("superseded")  # a later approval already went live
-        return outcome("deploy", item) if snap.base_ready else outcome("deferred")
+        # What should serve is the latest approval, which need not be this one (a replay or a late
+        # event). A fresh approval makes its version eligible again after a failed deployment.
+        fresh = not change.replayed_by_reconciler
+        candidates = tuple(replace(v, state="registered") if fresh and v.package_arn == item.package_arn
+                           and v.state == "failed" else v for v in snap.versions)
+        want = latest_approved(candidates, snap.deployed_base)
+        if want is None:
+            return outcome("retire")  # a replay of a failed version that still serves: nothing should
+        if live and live.package_arn == want.package_arn:
+            if want.package_arn != item.package_arn:
+                return outcome("superseded")  # a later approval already went live
+            return outcome("deploy", want) if not fresh else outcome("unchanged")  # a replay re-applies it
+        return outcome("deploy", want) if snap.base_ready else outcome("deferred")
     # rejected
     if change.replayed_by_reconciler and not live:
         return outcome("retire")  # served, though no version should be
