@@ -39,15 +39,19 @@ def version(n: int, state: str) -> decisions.VersionView:
                                  approved_at=f"2026-01-01T1{n}:00:00+00:00")
 
 
-@pytest.fixture
-def world(monkeypatch):
-    mode = FlakyMode({"bot": f"{1:064x}"})
-    snap = decisions.AdapterSnapshot(adapter="bot", versions=(version(1, "live"), version(2, "registered")),
-                                     deployed_base="tiny", base_ready=True)
+def fake_world(monkeypatch, served: dict[str, str], *versions: decisions.VersionView) -> FlakyMode:
+    """The step's stores and services as fakes: this serving mode, this snapshot, the lock held."""
+    mode = FlakyMode(served)
+    snap = decisions.AdapterSnapshot(adapter="bot", versions=versions, deployed_base="tiny", base_ready=True)
     monkeypatch.setattr(steps, "serving_mode", lambda c, s: mode)
     monkeypatch.setattr(steps.snapshots, "adapter_snapshot", lambda c, s, change: snap)
     monkeypatch.setattr(steps.endpoint_lock, "ensure_held", lambda *a, **k: None)
     return mode
+
+
+@pytest.fixture
+def world(monkeypatch):
+    return fake_world(monkeypatch, {"bot": f"{1:064x}"}, version(1, "live"), version(2, "registered"))
 
 
 def test_an_apply_that_fails_half_way_puts_back_what_served(world):
@@ -65,13 +69,8 @@ def test_an_apply_that_fails_half_way_puts_back_what_served(world):
 
 def test_a_failed_change_after_a_rejection_never_puts_the_rejected_version_back(monkeypatch):
     """Rejecting live v2 falls back to v1; that apply fails half-way: nothing serves, not v2."""
-    mode = FlakyMode({"bot": f"{2:064x}"})
     rejected = decisions.VersionView(**{**version(2, "live").__dict__, "registry_status": "Rejected", "approved_at": ""})
-    snap = decisions.AdapterSnapshot(adapter="bot", versions=(version(1, "registered"), rejected),
-                                     deployed_base="tiny", base_ready=True)
-    monkeypatch.setattr(steps, "serving_mode", lambda c, s: mode)
-    monkeypatch.setattr(steps.snapshots, "adapter_snapshot", lambda c, s, change: snap)
-    monkeypatch.setattr(steps.endpoint_lock, "ensure_held", lambda *a, **k: None)
+    mode = fake_world(monkeypatch, {"bot": f"{2:064x}"}, version(1, "registered"), rejected)
     change = PackageChange(kind="adapter", action="rejected", package_arn="arn:pkg/2", group="g", version=2,
                            status="Rejected", modified="2026-01-01T13:00:00+00:00", name="bot")
     with pytest.raises(ConnectionError):

@@ -77,16 +77,16 @@ def base_target_of(described: dict) -> BaseTarget:
 
 def base_snapshot(c: AwsClients, s: Settings, change: PackageChange) -> BaseSnapshot:
     deployed = versions.deployed_target(c.catalog, s.endpoint_name)
-    deployed_described = c.sagemaker.describe_model_package(ModelPackageName=deployed.package_arn) if deployed else {}
+    deployed_approved_at = ""
+    if deployed:
+        deployed_described = c.sagemaker.describe_model_package(ModelPackageName=deployed.package_arn)
+        deployed_approved_at = approved_at(seen_of(c.catalog, deployed.package_arn), deployed_described)
     described = c.sagemaker.describe_model_package(ModelPackageName=change.package_arn)
+    seen = seen_of(c.catalog, change.package_arn)
     replacement = None  # read when the package serving is rejected now (the event may say otherwise)
     if described["ModelApprovalStatus"] == "Rejected" and deployed and deployed.package_arn == change.package_arn:
         other = approved_bases.latest_approved_base(c.sagemaker, c.catalog, change.group, excluding=change.package_arn)
         replacement = base_target_of(other) if other else None
-    return BaseSnapshot(deployed=deployed,
-                        deployed_approved_at=approved_at(seen_of(c.catalog, deployed.package_arn) if deployed else None,
-                                                         deployed_described),
-                        approved_at=approved_at(seen_of(c.catalog, change.package_arn), described),
-                        seen=seen_of(c.catalog, change.package_arn), registry_status=described["ModelApprovalStatus"],
-                        registry_modified=modified_of(described),
-                        replacement=replacement)
+    return BaseSnapshot(deployed=deployed, deployed_approved_at=deployed_approved_at, seen=seen,
+                        approved_at=approved_at(seen, described), registry_status=described["ModelApprovalStatus"],
+                        registry_modified=modified_of(described), replacement=replacement)
