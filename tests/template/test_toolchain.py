@@ -32,10 +32,18 @@ def test_sam_validate_lint():
 
 @pytest.mark.slow
 def test_sam_build(tmp_path):
+    """`sam build` works here (Python 3.11, no Docker) for Lambda's python3.13 on arm64: the layer's
+    compiled wheels are the aarch64 cp313 builds, and the runtime's own botocore is not shadowed."""
     run(str(BIN / "sam"), "build", "--build-dir", str(tmp_path / "build"), "--cache-dir", str(tmp_path / "cache"))
     layer = tmp_path / "build" / "CoreLayer" / "python"
     assert (layer / "loraplane_core" / "adapters" / "validation.py").exists()
     assert (layer / "loraplane_core" / "deployment" / "steps.py").exists()
     assert (layer / "aws_lambda_powertools").is_dir() and (layer / "pydantic").is_dir()
+    compiled = [p.name for p in (layer / "pydantic_core").glob("*.so")]
+    assert compiled == ["_pydantic_core.cpython-313-aarch64-linux-gnu.so"]
+    assert not (layer / "botocore").exists() and not (layer / "boto3").exists()
+    assert not list(layer.rglob("__pycache__"))
     for fn in ("ValidateAdapterFunction", "RegisterAdapterFunction", "RecordAdapterFunction", "NotifyFunction"):
         assert (tmp_path / "build" / fn / "app.py").exists()
+    built = (tmp_path / "build" / "template.yaml").read_text()
+    assert "python3.13" in built and "arm64" in built and "python3.11" not in built

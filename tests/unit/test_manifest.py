@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from loraplane.serve import ServeOptions, command, sagemaker_options
+from loraplane_serving.launch import ServeOptions, command, sagemaker_options
 from loraplane_core.adapters.validation import sha256_file
 from loraplane_serving.live import LiveGate, NotLive, VersionMismatch
 from loraplane_serving.manifest import LiveManifest, ManifestUnavailable

@@ -133,7 +133,7 @@ def test_component_names_only_where_components_arrive(served, library):
 # -- defect: `loraplane serve` exposes admin routes ---------------------------------------------
 def test_serve_listens_on_loopback_unless_told(tiny_base_dir):
     from loraplane.cli import parser
-    from loraplane.serve import ServeOptions, command, sagemaker_options
+    from loraplane_serving.launch import ServeOptions, command, sagemaker_options
 
     args = parser().parse_args(["serve", "--model", tiny_base_dir])
     assert args.host == "127.0.0.1" and not args.allow_remote_admin

@@ -32,7 +32,7 @@ def add_parser(subparsers) -> None:
 
 
 def serve(args) -> int:
-    from ..serve import ServeOptions, run, sagemaker_options
+    from loraplane_serving.launch import ServeOptions, run, sagemaker_options
 
     if args.sagemaker:
         run(sagemaker_options(dict(os.environ)))

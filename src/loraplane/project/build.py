@@ -1,4 +1,4 @@
-"""The published template: `sam build` (offline, python3.11, no Docker), code packaged to the
+"""The published template: `sam build` (no Docker; the layer cross-built for python3.13 on arm64), code packaged to the
 artifact bucket under content-addressed keys, the SAM transform expanded offline. The result is
 plain CloudFormation whose parameters (SageMakerProjectName, SageMakerProjectId, ...) SageMaker
 fills in when a project is created."""

@@ -1,5 +1,6 @@
-"""`loraplane serve`: vLLM's OpenAI server with LoRA Plane's adapter cache, budgets and SageMaker
-shapes. The container's `serve` entrypoint runs the same, mapped from SageMaker's environment."""
+"""How vLLM's OpenAI server is started with LoRA Plane's adapter cache, budgets and SageMaker shapes:
+the image's `serve` (python -m loraplane_serving, from SageMaker's environment) and `loraplane serve`
+(from its flags) both end here."""
 import os
 import sys
 from dataclasses import dataclass
