@@ -17,7 +17,8 @@ from .body import BadRequest, one_line, parse_body, read_body
 from .cache import AdapterNotFound
 from .live import NotLive, VersionMismatch
 from .manifest import ManifestUnavailable
-from .shapes import ADAPTER_HEADER, CUSTOM_ATTRIBUTES_HEADER, normalize, parse_registration, tgi_response
+from .shapes import (ADAPTER_HEADER, ALIAS_HEADER, CUSTOM_ATTRIBUTES_HEADER, normalize, parse_registration,
+                     registration_fields, tgi_response)
 from .sources import open_source
 
 log = logging.getLogger("loraplane.serving")
@@ -151,7 +152,7 @@ class LoraPlaneMiddleware:
             return await send_json(send, *bad_request(e))
         started, cold = time.perf_counter(), False
         if adapter:
-            refused, cold = await self.ensure_adapter(scope, adapter)
+            refused, cold = await self.ensure_adapter(scope, adapter, alias=headers.get(ALIAS_HEADER))
             if refused:
                 return await send_json(send, *refused)
         new_scope, replay = with_body(scope, receive, json.dumps(openai, allow_nan=False).encode(), adapter)
@@ -186,12 +187,13 @@ class LoraPlaneMiddleware:
             except Exception:  # noqa: BLE001 - vLLM evicts it by LRU anyway
                 pass
 
-    async def ensure_adapter(self, scope, adapter: str, request: bool = True) -> tuple[tuple[int, dict] | None, bool]:
+    async def ensure_adapter(self, scope, adapter: str, request: bool = True,
+                             alias: str | None = None) -> tuple[tuple[int, dict] | None, bool]:
         """Fetch + validate the adapter if needed: ((status, error body) if it cannot be served, was it fetched).
         On success the adapter counts as in flight until the caller releases it. Nothing keyed by
         the name (counters, metric labels) is created before the name is known to be valid."""
         if not names.is_component_name(adapter):  # the wider of the two rules; the cache applies the right one
-            refused, label = self.refusal(adapter, AdapterRejected(Reason.INVALID_ADAPTER_NAME, "invalid name"))
+            refused, label = self.refusal(adapter, AdapterRejected(Reason.INVALID_ADAPTER_NAME, "invalid name"), alias)
             if request:
                 metrics.REQUESTS.labels(label).inc()
             return refused, False
@@ -205,7 +207,7 @@ class LoraPlaneMiddleware:
                 raise
             if runtime.get().live:  # a copy the live manifest no longer names leaves the engine now
                 await self.release_retired(scope)
-            refused, label = self.refusal(adapter, e)
+            refused, label = self.refusal(adapter, e, alias)
             if request:
                 metrics.REQUESTS.labels(label).inc()
             return refused, False
@@ -219,10 +221,11 @@ class LoraPlaneMiddleware:
         return None, not hit
 
     @staticmethod
-    def refusal(adapter: str, e: Exception) -> tuple[tuple[int, dict], str]:
+    def refusal(adapter: str, e: Exception, alias: str | None = None) -> tuple[tuple[int, dict], str]:
         """The answer (status, body) to a request whose adapter cannot be served, and its metric
-        label, counted by reason. Only adapters found at the source or in the manifest get their own label."""
-        shown = names.shown(adapter)
+        label, counted by reason. Only adapters found at the source or in the manifest get their own label.
+        Messages name the adapter by its X-Amzn-SageMaker-Adapter-Alias when SageMaker sent one (as DJL Serving does)."""
+        shown = names.shown(alias or adapter)
         bad_name = isinstance(e, AdapterRejected) and e.reason == Reason.INVALID_ADAPTER_NAME
         if isinstance(e, AdapterNotFound) or bad_name:
             label = metrics.INVALID if bad_name else metrics.UNKNOWN
@@ -277,11 +280,15 @@ class LoraPlaneMiddleware:
 
     # -- SageMaker adapter inference components -----------------------------------------------
     async def register_adapter(self, scope, receive, send):
-        """POST /adapters {name, src, preload, pin}: `name` is the adapter inference component's
-        name; src is s3://... or a directory holding the adapter."""
+        """POST /adapters {name, src, preload, pin} (JSON body or query string): `name` is the identifier
+        SageMaker later sends in X-Amzn-SageMaker-Adapter-Identifier; src is a directory (what SageMaker
+        sends: the staged ArtifactUrl) or s3://.... The adapter is always fetched and validated here, so a
+        bad one fails its inference component; preload (or pin) also loads it into the engine now."""
+        headers = request_headers(scope)
+        alias = headers.get(ALIAS_HEADER)
         try:
-            raw = await read_body(receive, request_headers(scope).get("content-length"))
-            reg = parse_registration(parse_body(raw))
+            raw = await read_body(receive, headers.get("content-length"))
+            reg = parse_registration(registration_fields(raw, scope.get("query_string") or b""))
             source = SingleAdapterSource(reg.src)
         except BadRequest as e:
             return await send_json(send, *bad_request(e))
@@ -290,21 +297,24 @@ class LoraPlaneMiddleware:
         cache.sources[name] = source
         if reg.pin:
             cache.pin(name)
-        refused, _ = await self.ensure_adapter(scope, name, request=False)
+        refused, _ = await self.ensure_adapter(scope, name, request=False, alias=alias)
         if refused:
             cache.sources.pop(name, None)
             cache.pinned.discard(name)
             return await send_json(send, *refused)
         try:
-            loaded = await scope["app"].state.openai_serving_models.resolve_lora(name) if reg.preload else None
+            preload = reg.preload or reg.pin  # a pinned adapter is preloaded (DJL Serving's adapters API)
+            loaded = await scope["app"].state.openai_serving_models.resolve_lora(name) if preload else None
         finally:
             self.release(name)
         if loaded is not None and hasattr(loaded, "error"):  # vLLM's ErrorResponse
             return await send_json(send, loaded.error.code, loaded.model_dump())
-        return await send_json(send, 200, {"name": name, "src": reg.src, "pinned": reg.pin})
+        return await send_json(send, 200, {"status": f"Adapter {names.shown(alias or name)} registered", "name": name,
+                                           "src": reg.src, "pinned": reg.pin, "preloaded": preload})
 
     async def delete_adapter(self, scope, receive, send, name: str):
-        missing = 404, error_body(404, f"adapter '{names.shown(name)}' not found", "NotFoundError")
+        shown = names.shown(request_headers(scope).get(ALIAS_HEADER) or name)
+        missing = 404, error_body(404, f"adapter '{shown}' not found", "NotFoundError")
         if not names.is_component_name(name):  # never registered: touch no state keyed by it
             return await send_json(send, *missing)
         cache = runtime.get().cache
@@ -313,7 +323,7 @@ class LoraPlaneMiddleware:
         await self.release_retired(scope)
         if not known:
             return await send_json(send, *missing)
-        return await send_json(send, 200, {"name": name, "deleted": True})
+        return await send_json(send, 200, {"status": f"Adapter {shown} unregistered", "name": name, "deleted": True})
 
     async def forget_in_engine(self, scope, name: str, folder: str | None = None) -> bool:
         """Drop vLLM's registration of the adapter (only if it points at `folder`, when given); the

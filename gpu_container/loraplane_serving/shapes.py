@@ -1,12 +1,16 @@
 """SageMaker request shapes: which adapter a request names, and TGI-style bodies
 (`{"inputs", "parameters"}`) validated and translated to and from vLLM's OpenAI completions.
 OpenAI-shaped bodies go to vLLM as they are (it validates them); only `model` is ours to read."""
+from urllib.parse import parse_qsl
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import names
 from .body import BadRequest, parse_body  # noqa: F401 - BadRequest and parse_body are part of this API
 
+# Header names: aws/model-hosting-container-standards, python/.../sagemaker/lora/constants.py
 ADAPTER_HEADER = "x-amzn-sagemaker-adapter-identifier"
+ALIAS_HEADER = "x-amzn-sagemaker-adapter-alias"  # a display name, only ever quoted in messages
 CUSTOM_ATTRIBUTES_HEADER = "x-amzn-sagemaker-custom-attributes"
 TGI_DEFAULT_MAX_NEW_TOKENS = 32
 MAX_NEW_TOKENS = 2**31 - 1  # TGI's u32 range; vLLM refuses more than the context holds with a 400
@@ -35,7 +39,9 @@ class TgiBody(BaseModel):
 
 
 class AdapterRegistration(BaseModel):
-    """POST /adapters: SageMaker's adapter inference component (`name` is the component's name)."""
+    """POST /adapters: SageMaker's adapter inference component (`name` is what later requests send in
+    X-Amzn-SageMaker-Adapter-Identifier). Fields and defaults: model-hosting-container-standards'
+    SageMakerRegisterLoRAAdapterRequest and DJL Serving's adapters API (pin implies preload)."""
     model_config = ConfigDict(strict=True, extra="ignore")
     name: str
     src: str = Field(min_length=1, max_length=4096)
@@ -66,6 +72,22 @@ def parse_tgi(body: dict) -> TgiBody:
         return TgiBody.model_validate(body)
     except ValidationError as e:
         raise invalid(e) from None
+
+
+def registration_fields(raw: bytes, query: bytes) -> dict:
+    """POST /adapters' fields: the JSON body or, when there is no body, the query string, where
+    SageMaker's platform puts them (DJL Serving reads only the query; model-hosting-container-standards
+    falls back to it since commit 9ff0574). Query values are text: preload/pin must be true/false."""
+    if raw.strip():
+        return parse_body(raw)
+    fields = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+    for key in ("preload", "pin"):
+        if key in fields:
+            flag = fields[key].strip().lower()
+            if flag not in ("true", "false", "1", "0"):
+                raise BadRequest(f"'{key}': must be true or false", "INVALID_PARAMETER")
+            fields[key] = flag in ("true", "1")
+    return fields
 
 
 def parse_registration(body: dict) -> AdapterRegistration:

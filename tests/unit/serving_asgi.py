@@ -71,13 +71,13 @@ class Client:
 
     async def request(self, method: str, path: str, body=None, raw: bytes | None = None,
                       headers: dict[str, str | bytes] | None = None, client: str = "127.0.0.1",
-                      chunk: int | None = None) -> Answer:
+                      chunk: int | None = None, query: bytes = b"") -> Answer:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
         parts = [data[i:i + chunk] for i in range(0, len(data), chunk)] if chunk and data else [data]
         sent: list[dict] = []
         header_list = [(k.lower().encode(), v if isinstance(v, bytes) else v.encode()) for k, v in (headers or {}).items()]
         scope = {"type": "http", "method": method, "path": path, "headers": header_list, "app": self.app,
-                 "client": (client, 40000), "query_string": b""}
+                 "client": (client, 40000), "query_string": query}
 
         async def receive():
             if parts:

@@ -20,7 +20,8 @@ import requests
 from . import aws_validation, sagemaker_hosting
 
 SERVICE = "sagemaker-runtime"
-ADAPTER_HEADER = "X-Amzn-SageMaker-Adapter-Identifier"
+ADAPTER_HEADER = "X-Amzn-SageMaker-Adapter-Identifier"  # aws/model-hosting-container-standards
+ALIAS_HEADER = "X-Amzn-SageMaker-Adapter-Alias"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 
 
@@ -120,8 +121,8 @@ def _forward(params: dict, target, accept: str | None, stream: bool) -> requests
         headers["X-Amzn-SageMaker-Custom-Attributes"] = params["CustomAttributes"]
     if params.get("InferenceId"):
         headers["X-Amzn-SageMaker-Inference-Id"] = params["InferenceId"]
-    if target.adapter:
-        headers[ADAPTER_HEADER] = target.adapter
+    if target.adapter:  # the component's name in both (what SageMaker sends is not documented)
+        headers[ADAPTER_HEADER] = headers[ALIAS_HEADER] = target.adapter
     return requests.post(target.container.url + "/invocations", data=params["Body"], headers=headers,
                          timeout=invoke_timeout(), stream=stream)
 

@@ -15,7 +15,7 @@ from .. import aws_validation
 from .endpoints import _create_endpoint_worker, _served_variants, update_endpoint
 from .inference_components import (create_inference_component, delete_inference_component,
                                    describe_inference_component, list_inference_components,
-                                   update_inference_component)
+                                   update_inference_component, update_inference_component_runtime_config)
 from .routing import NotRoutable, container_for, route
 from .state import EndpointState, _components, _endpoints, _lock, _refuse, _spawn, _validated
 
@@ -50,6 +50,9 @@ def install(endpoint_url: str) -> None:
         if any(not v.get("ModelName") for v in params["ProductionVariants"]) and not role:
             raise _refuse("ExecutionRoleArn must be provided when a production variant does not specify a ModelName "
                           "(an endpoint for inference components).")
+        if any(v.get("ModelName") and v.get("ManagedInstanceScaling") for v in params["ProductionVariants"]):
+            # what AWS answers (terraform-provider-aws PR #45926); scale-to-zero needs inference components
+            raise _refuse("ManagedInstanceScaling is only supported for inference component endpoints.")
         result = original_create_config(self)
         if role:
             self.sagemaker_backend.endpoint_configs[params["EndpointConfigName"]].execution_role_arn = role
@@ -88,5 +91,6 @@ def install(endpoint_url: str) -> None:
     models.FakeEndpointConfig.validate_instance_type = validate_instance_type
     SageMakerResponse.create_endpoint_config = create_endpoint_config
     for action in (update_endpoint, create_inference_component, describe_inference_component,
-                   list_inference_components, update_inference_component, delete_inference_component):
+                   list_inference_components, update_inference_component, delete_inference_component,
+                   update_inference_component_runtime_config):
         setattr(SageMakerResponse, action.__name__, action)

@@ -10,6 +10,8 @@ from .state import (Component, _alarm_names, _arn, _bake, _components, _lock, _n
                     _start_healthy, _validated)
 
 ADMIN_TIMEOUT = 300  # POST /adapters fetches and loads the adapter
+# The container contract's header (aws/model-hosting-container-standards, sagemaker/lora/constants.py).
+ALIAS_HEADER = "X-Amzn-SageMaker-Adapter-Alias"
 
 
 def _component(backend, name: str) -> Component:
@@ -33,9 +35,12 @@ def _container_error(r: requests.Response) -> str:
 
 
 def _register(container, name: str, folder: str) -> str | None:
-    """POST /adapters to the container: None if it took the adapter, else its reason."""
+    """POST /adapters?name=&src= to the container: None if it took the adapter, else its reason.
+    Query string, no body, as DJL Serving's adapters API reads it; the identifier sent is the
+    component's name (no public source says what SageMaker sends; see docs/emulator.md)."""
     try:
-        r = requests.post(container.url + "/adapters", json={"name": name, "src": folder}, timeout=ADMIN_TIMEOUT)
+        r = requests.post(container.url + "/adapters", params={"name": name, "src": folder},
+                          headers={ALIAS_HEADER: name}, timeout=ADMIN_TIMEOUT)
     except requests.RequestException as e:
         return f"the container did not answer POST /adapters: {e}"
     return None if r.status_code == 200 else _container_error(r)
@@ -172,7 +177,8 @@ def _delete_worker(component: Component) -> None:
     if component.base_name:
         if base is not None and base.container is not None and component.adapter_dir:
             try:
-                requests.delete(f"{base.container.url}/adapters/{component.name}", timeout=60)
+                requests.delete(f"{base.container.url}/adapters/{component.name}", headers={ALIAS_HEADER: component.name},
+                                timeout=60)
             except requests.RequestException:
                 pass  # the container is going away anyway
     else:
@@ -223,6 +229,8 @@ def create_inference_component(self):
             raise _refuse("Specification.ComputeResourceRequirements must be provided.")
         if not params.get("RuntimeConfig"):
             raise _refuse("RuntimeConfig must be provided.")
+        if params["RuntimeConfig"].get("CopyCount", 1) < 1:  # zero copies come from scaling in, never at creation
+            raise _refuse("Inference components copy count an integer larger than 0")
     with _lock:
         if endpoint.endpoint_status != "InService":
             raise _refuse(f"Endpoint \"{endpoint.arn}\" is not in service (status {endpoint.endpoint_status}).")
@@ -323,6 +331,25 @@ def update_inference_component(self):
         _spawn(_update_base_worker, backend, component, spec, params.get("DeploymentConfig"), op)
     elif new_artifact:
         _spawn(_update_adapter_worker, component, spec, op)
+    return ActionResult({"InferenceComponentArn": component.arn})
+
+
+def update_inference_component_runtime_config(self):
+    """Sets the copy count; 0 is scale-to-zero: the component stays InService and its (and its
+    adapters') invocations are refused until copies come back."""
+    from moto.core.responses import ActionResult
+
+    params = _validated(self, "UpdateInferenceComponentRuntimeConfig")
+    with _lock:
+        component = _component(self.sagemaker_backend, params["InferenceComponentName"])
+        if component.base_name:
+            raise _refuse(f"Inference component \"{component.arn}\" is an adapter inference component: it uses "
+                          f"the copies of its base inference component {component.base_name}.")
+        if component.status != "InService":
+            raise _refuse(f"Cannot update in-progress inference component \"{component.arn}\".")
+        component.runtime_config = {**(component.runtime_config or {}),
+                                    "CopyCount": params["DesiredRuntimeConfig"]["CopyCount"]}
+        component.last_modified_time = _now()
     return ActionResult({"InferenceComponentArn": component.arn})
 
 

@@ -51,14 +51,14 @@ def route(account: str, region: str, endpoint_name: str, component_name: str | N
             raise NotRoutable(f"Inference Component {component_name} not found for endpoint {endpoint_name} of "
                               f"account {account}.")
         serving = component.status in ("InService", "Updating")
-        if component.base_name:
-            base = _components.get((account, region, component.base_name))
-            if not serving or base is None or base.container is None:
-                raise NotRoutable(f"Inference Component {component_name} is not in service.")
-            return Target(base.container, component.name, component.variant_name)
-        if not serving or component.container is None:
+        base = _components.get((account, region, component.base_name)) if component.base_name else component
+        if not serving or base is None or base.container is None:
             raise NotRoutable(f"Inference Component {component_name} is not in service.")
-        return Target(component.container, None, component.variant_name)
+        if (base.runtime_config or {}).get("CopyCount", 1) == 0:  # scaled to zero (an adapter: its base)
+            raise NotRoutable(f"Inference Component {component_name} has no capacity to process this request: it "
+                              "has 0 copies. Scale it out (UpdateInferenceComponentRuntimeConfig or Application Auto "
+                              "Scaling) and try again.")
+        return Target(base.container, component.name if component.base_name else None, component.variant_name)
 
 
 def serving_container(account: str, region: str, endpoint_name: str, component_name: str | None):
