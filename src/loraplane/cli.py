@@ -3,10 +3,10 @@ registers its own arguments and handler; handlers import what they need only whe
 import argparse
 import sys
 
-from .commands import adapters, demo, dev, local, models, pipeline, project, reconcile, redrive, serve, train
+from .commands import adapters, demo, dev, doctor, local, models, pipeline, project, reconcile, redrive, serve, train
 
 # In the order `loraplane --help` lists them.
-GROUPS = (local, adapters, models, dev, serve, reconcile, redrive, project, train, pipeline, demo)
+GROUPS = (local, adapters, models, dev, serve, reconcile, redrive, doctor, project, train, pipeline, demo)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -3,7 +3,8 @@
 `install_all` is called once by the emulator before it serves requests.
 """
 from . import (cfn_custom_resources, cfn_gaps, eventbridge_targets, fast_waits, faults, lambda_runtime, s3_eventbridge,
-               s3_secure_transport, sagemaker_events, sagemaker_hosting, sagemaker_runtime, servicecatalog_admin)
+               s3_secure_transport, sagemaker_events, sagemaker_hosting, sagemaker_runtime, service_quotas,
+               servicecatalog_admin)
 
 _installed = False
 
@@ -20,6 +21,7 @@ def install_all(endpoint_url: str) -> None:
     cfn_gaps.install()
     cfn_custom_resources.install(endpoint_url)
     servicecatalog_admin.install()
+    service_quotas.install()
     fast_waits.install()
     sagemaker_hosting.install(endpoint_url)
     sagemaker_runtime.install()

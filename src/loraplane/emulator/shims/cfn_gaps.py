@@ -6,6 +6,8 @@
   NotificationConfiguration (so no EventBridge events would be sent).
 - AWS::StepFunctions::StateMachine ignores DefinitionSubstitutions.
 - AWS::KMS::Key fails on CloudFormation's Key/Value tags (it expects the API's TagKey/TagValue).
+- AWS::KMS::Key and AWS::IAM::Role keep their policy documents as objects: DescribeKey fails on them
+  and GetRolePolicy answers a Python repr; they are stored as JSON, as the API stores them.
 - No provisioner for AWS::CloudWatch::Alarm (the endpoint's rollback alarms, which local hosting
   watches during blue/green updates).
 """
@@ -205,6 +207,7 @@ class AlarmResource(_Provisioned, CloudFormationModel):
 
 def install() -> None:
     from moto.cloudformation import parsing
+    from moto.iam.models import Role as IamRole
     from moto.kms.models import Key as KmsKey
     from moto.s3.models import FakeBucket
     from moto.stepfunctions.models import StateMachine
@@ -232,10 +235,23 @@ def install() -> None:
     def key_from_cfn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
         props = cloudformation_json["Properties"]
         tags = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in props.get("Tags", [])]
-        return create_key(cls, resource_name, {**cloudformation_json, "Properties": {**props, "Tags": tags}},
-                          account_id, region_name, **kwargs)
+        policy = props.get("KeyPolicy")  # kept as an object, DescribeKey would fail on it
+        props = {**props, "Tags": tags, **({"KeyPolicy": json.dumps(policy)} if isinstance(policy, dict) else {})}
+        return create_key(cls, resource_name, {**cloudformation_json, "Properties": props}, account_id, region_name,
+                          **kwargs)
+
+    create_role = IamRole.create_from_cloudformation_json.__func__
+
+    def role_from_cfn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        # Inline policies kept as objects would be served as Python reprs by GetRolePolicy.
+        props = cloudformation_json["Properties"]
+        policies = [{**p, "PolicyDocument": json.dumps(p["PolicyDocument"])}
+                    if isinstance(p.get("PolicyDocument"), dict) else p for p in props.get("Policies", [])]
+        return create_role(cls, resource_name, {**cloudformation_json, "Properties": {**props, "Policies": policies}},
+                           account_id, region_name, **kwargs)
 
     KmsKey.create_from_cloudformation_json = classmethod(key_from_cfn)
+    IamRole.create_from_cloudformation_json = classmethod(role_from_cfn)
     FakeBucket.create_from_cloudformation_json = classmethod(bucket_from_cfn)
     StateMachine.create_from_cloudformation_json = classmethod(state_machine_from_cfn)
     # The model map is cached from CloudFormationModel.__subclasses__(); rebuild it with ours.

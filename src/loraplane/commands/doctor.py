@@ -1,0 +1,20 @@
+"""`loraplane doctor`: a pre-flight of the account and the deployed stack, one line per check."""
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "doctor", help="pre-flight of the account and the stack: credentials, quota, image, storage, registry, runtime")
+    p.add_argument("--stack-name", help="default: $LORAPLANE_STACK or loraplane-local")
+    p.add_argument("--output", choices=["table", "json"], default="table")
+    p.set_defaults(handler=doctor)
+
+
+def doctor(args) -> int:
+    import boto3
+
+    from ..doctor import run as d
+    from ..stack import stack_name
+
+    checks = d.run(boto3.Session(), stack_name(args.stack_name))
+    print(d.render(checks, args.output))
+    return 1 if d.failed(checks) else 0
