@@ -28,7 +28,7 @@ def lambda_handler(event: dict, context) -> None:
     deadline = time.time() + context.get_remaining_time_in_millis() / 1000 - MARGIN_S
     try:
         deleted = teardown(CLIENTS.sagemaker, CLIENTS.autoscaling, CLIENTS.catalog, SETTINGS.endpoint_name,
-                           SETTINGS.resource_prefix, deadline)
+                           SETTINGS.resource_prefix, deadline, cloudwatch=CLIENTS.cloudwatch)
     except Exception as e:  # noqa: BLE001 - every failure must reach CloudFormation, or the stack waits an hour
         logger.exception("teardown failed")
         cfn_response.send(event, "FAILED", physical_id, f"endpoint teardown failed: {type(e).__name__}: {e}")

@@ -1,11 +1,11 @@
 """Adapter decisions on the endpoint: apply (go live / retire), check until in service, roll back."""
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
 from loraplane_core.deployment import steps
 from loraplane_core.deployment.payloads import AdapterRequest, ApplyAdapter, CheckAdapter, RollBackAdapter
+from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
@@ -16,11 +16,10 @@ STEPS = {ApplyAdapter: steps.apply_adapter, CheckAdapter: steps.check_adapter, R
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=AdapterRequest)
 def lambda_handler(request: AdapterRequest, context) -> dict:
     result = STEPS[type(request)](CLIENTS, SETTINGS, request)
-    metrics.add_dimension(name="step", value=request.action)
-    metrics.add_metric(name="AdapterStep", unit=MetricUnit.Count, value=1)
+    emit("AdapterStep", step=request.action)
     logger.info(f"adapter {request.action}", extra={"result": result.model_dump(mode="json")})
     return result.model_dump(mode="json")

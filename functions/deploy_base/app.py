@@ -1,7 +1,6 @@
 """Base model decisions on the endpoint: start the create/update, check it, create the base
 component of a new endpoint, roll back, and re-attach the adapters built for the new base model."""
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
@@ -9,6 +8,7 @@ from loraplane_core.deployment import steps
 from loraplane_core.deployment.payloads import (
     BaseRequest, CheckBase, CreateBaseComponent, ReattachAdapters, RollBackBase, StartBase,
 )
+from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
@@ -20,11 +20,10 @@ STEPS = {StartBase: steps.start_base, CheckBase: steps.check_base, CreateBaseCom
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=BaseRequest)
 def lambda_handler(request: BaseRequest, context) -> dict:
     result = STEPS[type(request)](CLIENTS, SETTINGS, request)
-    metrics.add_dimension(name="step", value=request.action)
-    metrics.add_metric(name="BaseStep", unit=MetricUnit.Count, value=1)
+    emit("BaseStep", step=request.action)
     logger.info(f"base {request.action}", extra={"result": result.model_dump(mode="json")})
     return result.model_dump(mode="json")

@@ -1,11 +1,11 @@
 """Deployment step 1: a registry event becomes a deployment only if it is a real, new decision."""
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
 from loraplane_core.deployment import steps
 from loraplane_core.deployment.payloads import TransitionRequest
+from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
@@ -15,10 +15,10 @@ CLIENTS = clients(SETTINGS)
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=TransitionRequest)
 def lambda_handler(request: TransitionRequest, context) -> dict:
     result = steps.detect_transition(CLIENTS, SETTINGS, request)
-    metrics.add_metric(name="DecisionActedOn" if result.proceed else "DecisionIgnored", unit=MetricUnit.Count, value=1)
+    emit("Decision", result="acted_on" if result.proceed else "ignored")
     logger.info("transition", extra={"proceed": result.proceed, "why": result.why})
     return result.model_dump(mode="json")

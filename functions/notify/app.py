@@ -1,12 +1,12 @@
 """Ingest step 4 (and the failure path): tell the adapter's owners what happened, over SNS."""
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
 from loraplane_core.ingest.steps import adapter_name_of
 from loraplane_core.ingest.payloads import RecordRequest
 from loraplane_core.ingest.notifications import publish
+from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
@@ -16,9 +16,9 @@ CLIENTS = clients(SETTINGS)
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=RecordRequest)
 def lambda_handler(request: RecordRequest, context) -> dict:
     message_id = publish(CLIENTS.sns, SETTINGS.topic_arn, request, adapter_name_of(request))
-    metrics.add_metric(name=f"Notified_{request.kind}", unit=MetricUnit.Count, value=1)
+    emit("Notified", kind=request.kind)
     return {"message_id": message_id}

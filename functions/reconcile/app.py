@@ -1,9 +1,9 @@
 """Scheduled: compares the registry with what the endpoint serves; reports and repairs drift."""
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 
 from loraplane_core.aws import clients
 from loraplane_core.deployment.reconciler import reconcile
+from loraplane_core.observability import emit
 from loraplane_core.settings import ReconcileSettings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
@@ -13,10 +13,10 @@ CLIENTS = clients(SETTINGS)
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context) -> dict:
     # Scheduled events carry nothing we need; {"repair": false} reports without repairing.
     result = reconcile(CLIENTS, SETTINGS, repair=bool((event or {}).get("repair", True)))
-    metrics.add_metric(name="Drift", unit=MetricUnit.Count, value=len(result["drift"]))
+    emit("DriftFound", len(result["drift"]))  # every round, 0 included: the drift alarm sees a value
     logger.info("reconciled", extra=result)
     return result

@@ -1,11 +1,11 @@
 """Ingest step 3 (and the failure path): write the outcome to the catalog, once."""
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
 from loraplane_core.ingest.steps import record
 from loraplane_core.ingest.payloads import RecordRequest, RecordResult
+from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
@@ -15,10 +15,10 @@ CLIENTS = clients(SETTINGS)
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=RecordRequest)
 def lambda_handler(request: RecordRequest, context) -> dict:
     created = record(CLIENTS, request)
     logger.info("recorded", extra={"kind": request.kind, "created": created})
-    metrics.add_metric(name=f"Recorded_{request.kind}" if created else "DuplicateOutcome", unit=MetricUnit.Count, value=1)
+    emit("Recorded" if created else "DuplicateOutcome", kind=request.kind)
     return RecordResult(created=created).model_dump()

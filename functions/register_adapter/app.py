@@ -1,6 +1,5 @@
 """Ingest step 2: create the model package version, exactly once per (adapter, weights)."""
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function,
 )
@@ -10,6 +9,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from loraplane_core.aws import clients
 from loraplane_core.ingest.steps import register_version
 from loraplane_core.ingest.payloads import Registration, ValidationResult
+from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
@@ -24,13 +24,13 @@ PERSISTENCE = DynamoDBPersistenceLayer(table_name=SETTINGS.idempotency_table)
                      output_serializer=PydanticSerializer)
 def register(validation: ValidationResult) -> Registration:
     registration = register_version(CLIENTS, SETTINGS, validation)
-    metrics.add_metric(name="AdapterRegistered", unit=MetricUnit.Count, value=1)
+    emit("AdapterRegistered")  # inside the idempotent function: once per (adapter, weights)
     return registration
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=ValidationResult)
 def lambda_handler(validation: ValidationResult, context) -> dict:
     IDEMPOTENCY.register_lambda_context(context)

@@ -1,12 +1,12 @@
 """Invokes the endpoint through SageMaker runtime, as a user would, after every change."""
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
 from loraplane_core.deployment import steps
 from loraplane_core.deployment.payloads import SmokeRequest
 from loraplane_core.errors import SmokeTestFailed
+from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
@@ -16,13 +16,13 @@ CLIENTS = clients(SETTINGS)
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=SmokeRequest)
 def lambda_handler(request: SmokeRequest, context) -> dict:
     try:
         result = steps.smoke_test(CLIENTS, SETTINGS, request)
     except SmokeTestFailed:
-        metrics.add_metric(name="SmokeTestFailed", unit=MetricUnit.Count, value=1)
+        emit("SmokeTest", result="failed")  # the alarm <project>-<id>-smoke-test-failed
         raise
-    metrics.add_metric(name="SmokeTestPassed", unit=MetricUnit.Count, value=1)
+    emit("SmokeTest", result="passed")
     return result.model_dump(mode="json")

@@ -3,23 +3,38 @@ registers its own arguments and handler; handlers import what they need only whe
 import argparse
 import sys
 
-from .commands import adapters, demo, dev, doctor, local, models, pipeline, project, reconcile, redrive, serve, train
+from .commands import (adapters, demo, dev, doctor, image, local, models, pipeline, project, reconcile, redrive, serve,
+                       status, train)
 
 # In the order `loraplane --help` lists them.
-GROUPS = (local, adapters, models, dev, serve, reconcile, redrive, doctor, project, train, pipeline, demo)
+GROUPS = (local, status, adapters, models, image, dev, serve, reconcile, redrive, doctor, project, train, pipeline,
+          demo)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="loraplane", description="LoRA Plane: many LoRA adapters on one SageMaker endpoint.")
+    p = argparse.ArgumentParser(prog="loraplane",
+                                description="LoRA Plane: many LoRA adapters on one SageMaker endpoint.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.add_parser(sub)
     return p
 
 
+def installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("loraplane")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .cli_errors import run
+
     args = parser().parse_args(argv)
-    return args.handler(args)
+    return run(args.handler, args)  # errors the user can fix: one line and an exit code, no traceback
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ def test_launch_role_and_template(emulator, first):
     assert report.launch_role_arn == role["Arn"]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in emulator.client("cloudformation").describe_stacks(
         StackName="loraplane-project-template")["Stacks"][0]["Outputs"]}
+    iam.get_policy(PolicyArn=outputs["LaunchServicesPolicyArn"])
     iam.get_policy(PolicyArn=outputs["LaunchPolicyArn"])  # moto does not attach it: tests/template checks its content
     key = report.template_url.split(".amazonaws.com/", 1)[1]
     template = yaml.safe_load(emulator.client("s3").get_object(Bucket=report.artifact_bucket, Key=key)["Body"].read())

@@ -167,6 +167,16 @@ class Resolver:
                     "ModelPackageGroupArn": arn("sagemaker", f"model-package-group/{n}")}
         if kind == "AWS::SageMaker::Pipeline":
             return {"Ref": name("PipelineName")}
+        if kind == "AWS::ECR::Repository":
+            n = name("RepositoryName")
+            return {"Ref": n, "Arn": arn("ecr", f"repository/{n}"),
+                    "RepositoryUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{n}"}
+        if kind == "AWS::CodeBuild::Project":
+            n = name("Name")
+            return {"Ref": n, "Arn": arn("codebuild", f"project/{n}")}
+        if kind == "AWS::SageMaker::CodeRepository":
+            n = name("CodeRepositoryName")
+            return {"Ref": arn("sagemaker", f"code-repository/{n}"), "CodeRepositoryName": n}
         return {"Ref": logical}
 
 

@@ -3,6 +3,7 @@ of the expanded stack, for the longest project names, and nothing is allowed on 
 
 REQUIRED is the one table: resource type -> (actions CloudFormation calls on it, its ARN)."""
 import fnmatch
+import json
 import re
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from .conftest import LONGEST
 from .iam import Resolver, document_statements
 
 REPO = Path(__file__).resolve().parents[2]
+# IAM caps a managed policy at 6,144 characters: the launch role carries its permissions in two.
+LAUNCH_POLICIES = ("LaunchPolicy", "LaunchServicesPolicy")
 ACCOUNT, REGION, PARTITION = "123456789012", "ap-southeast-2", "aws"
 ROLE_TAGS = {"sagemaker:project-id": LONGEST["SageMakerProjectId"]}
 
@@ -77,12 +80,25 @@ REQUIRED = {
     "AWS::CloudWatch::Alarm": (["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms",
                                 "cloudwatch:TagResource", "cloudwatch:UntagResource"],
                                "arn:aws:cloudwatch:{region}:{account}:alarm:{name}"),
+    "AWS::CloudWatch::Dashboard": (["cloudwatch:PutDashboard", "cloudwatch:GetDashboard", "cloudwatch:DeleteDashboards"],
+                                   "arn:aws:cloudwatch::{account}:dashboard/{name}"),
     "AWS::IAM::Role": (["iam:CreateRole", "iam:GetRole", "iam:DeleteRole", "iam:PutRolePolicy", "iam:GetRolePolicy",
                         "iam:DeleteRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy",
                         "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary",
                         "iam:PassRole"],
                        "arn:aws:iam::{account}:role/SC-{account}-pp-abcdefgh-SomeFunctionRole-ABC123"),
     "Custom::EndpointCleanup": (["lambda:InvokeFunction"], "arn:aws:lambda:{region}:{account}:function:{function}"),
+    "AWS::ECR::Repository": (["ecr:CreateRepository", "ecr:DescribeRepositories", "ecr:PutLifecyclePolicy",
+                              "ecr:GetLifecyclePolicy", "ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability",
+                              "ecr:TagResource", "ecr:UntagResource", "ecr:ListTagsForResource",
+                              "ecr:DeleteRepository", "ecr:BatchDeleteImage"],  # EmptyOnDelete
+                             "arn:aws:ecr:{region}:{account}:repository/{name}"),
+    "AWS::CodeBuild::Project": (["codebuild:CreateProject", "codebuild:UpdateProject", "codebuild:DeleteProject",
+                                 "codebuild:BatchGetProjects"], "arn:aws:codebuild:{region}:{account}:project/{name}"),
+    "AWS::SageMaker::CodeRepository": (["sagemaker:CreateCodeRepository", "sagemaker:DescribeCodeRepository",
+                                        "sagemaker:UpdateCodeRepository", "sagemaker:DeleteCodeRepository",
+                                        "sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"],
+                                       "arn:aws:sagemaker:{region}:{account}:code-repository/{name}"),
 }
 NAME_PROPERTY = {"AWS::KMS::Alias": "AliasName", "AWS::S3::Bucket": "BucketName", "AWS::DynamoDB::Table": "TableName",
                  "AWS::SageMaker::ModelPackageGroup": "ModelPackageGroupName", "AWS::SNS::Topic": "TopicName",
@@ -90,7 +106,9 @@ NAME_PROPERTY = {"AWS::KMS::Alias": "AliasName", "AWS::S3::Bucket": "BucketName"
                  "AWS::SQS::Queue": "QueueName", "AWS::Lambda::LayerVersion": "LayerName",
                  "AWS::Lambda::Function": "FunctionName", "AWS::Events::Rule": "Name",
                  "AWS::Logs::LogGroup": "LogGroupName", "AWS::StepFunctions::StateMachine": "StateMachineName",
-                 "AWS::CloudWatch::Alarm": "AlarmName"}
+                 "AWS::CloudWatch::Alarm": "AlarmName", "AWS::ECR::Repository": "RepositoryName",
+                 "AWS::CloudWatch::Dashboard": "DashboardName",
+                 "AWS::CodeBuild::Project": "Name", "AWS::SageMaker::CodeRepository": "CodeRepositoryName"}
 
 
 def resolve(value, expanded) -> str:
@@ -128,8 +146,9 @@ def arn_of(logical_id: str, resource: dict, expanded) -> str:
 
 def launch_statements() -> list[dict]:
     template = yaml_parse((REPO / "project_template" / "template.yaml").read_text())
-    doc = template["Resources"]["LaunchPolicy"]["Properties"]["PolicyDocument"]
-    return document_statements(Resolver(template, {})(doc))
+    resolve = Resolver(template, {})
+    return [s for name in LAUNCH_POLICIES
+            for s in document_statements(resolve(template["Resources"][name]["Properties"]["PolicyDocument"]))]
 
 
 def conditions_hold(statement: dict, tags: dict) -> bool:
@@ -192,3 +211,13 @@ def test_artifact_bucket_name_fits_for_the_longest_region():
     name = template["Resources"]["ArtifactBucket"]["Properties"]["BucketName"]["Fn::Sub"]
     name = name.replace("${AWS::AccountId}", ACCOUNT).replace("${AWS::Region}", "ap-southeast-14")
     assert re.match(r"^[a-z0-9.-]{3,63}$", name), name
+
+
+def test_each_launch_policy_fits_iams_size_limit():
+    template = yaml_parse((REPO / "project_template" / "template.yaml").read_text())
+    resolve = Resolver(template, {})
+    for name in LAUNCH_POLICIES:
+        document = resolve(template["Resources"][name]["Properties"]["PolicyDocument"])
+        assert len(json.dumps(document, separators=(",", ":"))) <= 6144, name
+    assert template["Resources"]["LaunchRole"]["Properties"]["ManagedPolicyArns"] == [
+        {"Ref": name} for name in LAUNCH_POLICIES]

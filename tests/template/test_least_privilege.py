@@ -20,6 +20,7 @@ from botocore import xform_name
 
 from loraplane.emulator.deploy import expand
 from loraplane_core import endpoint_names as names
+from loraplane_core.deployment import scaling
 
 from .conftest import LONGEST
 from .iam import (
@@ -111,7 +112,7 @@ def test_every_list_bucket_is_limited_to_prefixes(roles):
     assert found >= 5
 
 
-PREFIXES = ["adapters/", "artifacts/", "base-models/", "live/", "pipeline-inputs/", "pipeline-runs/"]
+PREFIXES = ["adapters/", "artifacts/", "base-models/", "image-sources/", "live/", "pipeline-inputs/", "pipeline-runs/"]
 # (role, prefix, action): everything else is refused.
 S3_WRITES = {
     ("ValidateAdapterFunctionRole", "artifacts/", "s3:PutObject"),  # the content-addressed serving artifact
@@ -131,7 +132,7 @@ def test_who_writes_under_each_prefix_of_the_adapter_bucket(roles, r):
 
 def test_no_role_writes_the_stacks_own_alarms(roles, r, expanded):
     alarms = [r.getatt(k, "Arn") for k, x in expanded["Resources"].items() if x["Type"] == "AWS::CloudWatch::Alarm"]
-    assert len(alarms) == 6  # two for automatic rollback, four that notify
+    assert len(alarms) == 8  # two for automatic rollback (they notify too), six more that notify
     writers = {(role, a) for role, statements in roles.items() for a in alarms
                for action in ("cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms") if allowed(statements, action, a)}
     assert writers == set()
@@ -210,6 +211,10 @@ CROSS_PROJECT_EXEMPT = {
     "sagemaker:DescribeInferenceComponent": "read only; adapter components are named <adapter>-<hash of the endpoint>",
     "sagemaker:CreateInferenceComponent": "also authorized on the endpoint, which must be this project's (below)",
     "sagemaker:InvokeEndpoint": "also authorized on the endpoint, which must be this project's (below)",
+    # Pulls: the serving and training images may be any in this account (ServingImageUri, TrainingImage).
+    "ecr:BatchGetImage": "read only: an image pull (pushes are scoped to the project's own repository)",
+    "ecr:GetDownloadUrlForLayer": "read only: an image pull (pushes are scoped to the project's own repository)",
+    "ecr:BatchCheckLayerAvailability": "read only: an image pull (pushes are scoped to the project's own repository)",
 }
 
 
@@ -235,6 +240,9 @@ def project_resources(template: dict, params: dict) -> list[str]:
            f"model-package-group/{prefix}-base", f"model-package-group/{prefix}-adapters",
            f"pipeline/{prefix}-train"]
     out += [arn("sagemaker", x) for x in sm]
+    uuid = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+    out += [arn("cloudwatch", f"alarm:TargetTracking-inference-component/{names.base_component(prefix)}-{k}-{uuid}")
+            for k in ("AlarmHigh", "AlarmLow")] + [arn("cloudwatch", f"alarm:{prefix}-scale-from-zero")]
     out += [arn("cloudwatch", f"alarm:TargetTracking-endpoint/{endpoint}/variant/AllTraffic-AlarmHigh-0a1b2c"),
             arn("logs", f"log-group:/aws/lambda/{prefix}-validate")]
     return out
@@ -290,7 +298,8 @@ def test_components_of_this_project_stay_reachable(own_stack):
 
 # --- every call the code makes is allowed --------------------------------------------------------
 SOURCES = ["layers/core/loraplane_core", "functions", "gpu_container/loraplane_serving", "training"]
-SERVICES = ["sagemaker", "sagemaker-runtime", "s3", "dynamodb", "sns", "application-autoscaling", "stepfunctions"]
+SERVICES = ["sagemaker", "sagemaker-runtime", "s3", "dynamodb", "sns", "application-autoscaling", "stepfunctions",
+            "cloudwatch"]
 TRANSFER = {"upload_file", "download_file"}  # boto3's S3 transfer methods (PutObject, GetObject)
 NOT_AWS_CALLS = {"search": "re.search and Pattern.search (SageMaker's Search is never called)"}
 
@@ -339,6 +348,10 @@ def calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, dict]]:
     adapter_ic = sm(f"inference-component/{names.adapter_component(endpoint_name, 'support-bot')}")
     base_pkg, adapter_pkg = sm(f"model-package/{prefix}-base/3"), sm(f"model-package/{prefix}-adapters/7")
     tt_alarm = arn("cloudwatch", f"alarm:TargetTracking-endpoint/{endpoint_name}/variant/AllTraffic-AlarmHigh-0a1b2c")
+    uuid = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+    ic_tt_alarms = [arn("cloudwatch", f"alarm:TargetTracking-{scaling.component_resource(names.base_component(prefix))}"
+                                      f"-{kind}-{uuid}") for kind in ("AlarmHigh", "AlarmLow")]
+    from_zero_alarm = arn("cloudwatch", f"alarm:{scaling.from_zero_name(prefix)}")
     rollback_alarms = [r.getatt(k, "Arn") for k, x in template["Resources"].items()
                        if x["Type"] == "AWS::CloudWatch::Alarm"]
     pass_to_sagemaker = {"iam:PassedToService": "sagemaker.amazonaws.com"}
@@ -420,8 +433,12 @@ def calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, dict]]:
              {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}),
             *[("(Application Auto Scaling validates)", f"sagemaker:{a}", endpoint, {})
               for a in ("DescribeEndpoint", "UpdateEndpointWeightsAndCapacities")],
-            *[("(target tracking alarms)", f"cloudwatch:{a}", tt_alarm, {})
-              for a in ("PutMetricAlarm", "DescribeAlarms", "DeleteAlarms")]]),
+            *[("(target tracking alarms)", f"cloudwatch:{a}", x, {})
+              for a in ("PutMetricAlarm", "DescribeAlarms", "DeleteAlarms") for x in (tt_alarm, *ic_tt_alarms)],
+            *[("(Application Auto Scaling validates)", f"sagemaker:{a}", base_ic, {})
+              for a in ("DescribeInferenceComponent", "UpdateInferenceComponentRuntimeConfig")],
+            ("put_metric_alarm", "cloudwatch:PutMetricAlarm", from_zero_alarm, {}),
+            ("(Tags on put_metric_alarm)", "cloudwatch:TagResource", from_zero_alarm, {})]),
         ("SmokeTestFunction", [("invoke_endpoint", "sagemaker:InvokeEndpoint", x, {})
                                for x in (endpoint, base_ic, adapter_ic)]),
         ("RecordDeploymentFunction", [*catalog_reads, ("put_item", "dynamodb:PutItem", catalog, {}),
@@ -444,7 +461,9 @@ def calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, dict]]:
             ("list_endpoint_configs", "sagemaker:ListEndpointConfigs", "*", {}),
             *[("delete_endpoint_config", "sagemaker:DeleteEndpointConfig", c, {}) for c in configs],
             ("list_models", "sagemaker:ListModels", "*", {}),
-            ("delete_model", "sagemaker:DeleteModel", model, {})]),
+            ("delete_model", "sagemaker:DeleteModel", model, {}),
+            ("describe_alarms", "cloudwatch:DescribeAlarms", from_zero_alarm, {}),
+            ("delete_alarms", "cloudwatch:DeleteAlarms", from_zero_alarm, {})]),
     ]
     roles = function_roles(template)
     out = [(roles[function], *call) for function, entries in table for call in entries]
@@ -462,6 +481,21 @@ def calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, dict]]:
         ("upload_file", "s3:PutObject", obj("adapters/support-bot/adapter_model.safetensors"), {}),
         ("put_object", "s3:PutObject", obj("adapters/support-bot/training_metadata.json"), {}),
         ("(SSE-KMS)", "kms:GenerateDataKey", key, {})]]
+    repository = r.getatt("ServingImageRepository", "Arn")
+    out += [("ImageBuildRole", *call) for call in [  # CodeBuild and the buildspec of ImageBuildProject
+        ("(S3 source)", "s3:GetObject", obj(f"image-sources/{sha}.zip"), {}),
+        ("(S3 source)", "s3:GetObjectVersion", obj(f"image-sources/{sha}.zip"), {}),
+        ("(S3 source: the bucket's owner)", "s3:GetBucketAcl", bucket, {}),
+        ("(S3 source: the bucket's owner)", "s3:GetBucketLocation", bucket, {}),
+        ("(SSE-KMS)", "kms:Decrypt", key, {}),
+        ("(aws ecr get-login-password)", "ecr:GetAuthorizationToken", "*", {}),
+        *[("(docker pull of the base image)", f"ecr:{a}", arn("ecr", "repository/vllm").replace(ACCOUNT, "763104351884"), {})
+          for a in ("BatchGetImage", "GetDownloadUrlForLayer", "BatchCheckLayerAvailability")],
+        *[("(docker push)", f"ecr:{a}", repository, {})
+          for a in ("BatchCheckLayerAvailability", "InitiateLayerUpload", "UploadLayerPart", "CompleteLayerUpload",
+                    "PutImage", "BatchGetImage")],
+        *[("(build logs)", f"logs:{a}", r.getatt("ImageBuildLogGroup", "Arn").removesuffix(":*") + ":log-stream:abc", {})
+          for a in ("CreateLogStream", "PutLogEvents")]]]
     return out
 
 

@@ -42,6 +42,11 @@ def boundary_arn() -> str:
     return resolver.ref("ProjectRoleBoundary")
 
 
+def launch_policies() -> list[dict]:
+    """The launch role's permissions: two managed policies (IAM caps each at 6,144 characters)."""
+    return policy("LaunchPolicy") + policy("LaunchServicesPolicy")
+
+
 def policy(logical: str) -> list[dict]:
     template, resolver = org()
     return document_statements(resolver(template["Resources"][logical]["Properties"]["PolicyDocument"]))
@@ -88,7 +93,7 @@ def create_role_context(properties: dict) -> dict:
 
 
 def test_the_launch_role_creates_every_role_of_the_stack_only_with_the_boundary(published):
-    launch = policy("LaunchPolicy")
+    launch = launch_policies()
     for params, expected in (({"PermissionsBoundaryArn": boundary_arn()}, True), ({}, False)):
         resolver = Resolver(published, {**LONGEST, **params})
         for logical, r in published["Resources"].items():
@@ -153,7 +158,7 @@ ROLE_REQUESTS = [
 
 @pytest.mark.parametrize("what,action,resource,context,expected", ROLE_REQUESTS, ids=[r[0] for r in ROLE_REQUESTS])
 def test_the_launch_role_changes_roles_only_within_the_boundary(what, action, resource, context, expected):
-    assert allowed(policy("LaunchPolicy"), action, resource, context()) is expected
+    assert allowed(launch_policies(), action, resource, context()) is expected
 
 
 @pytest.mark.parametrize("action,resource", [
@@ -167,7 +172,7 @@ def test_the_boundary_stays_even_where_the_launch_policy_joins_broader_ones(acti
     broad = [{"Effect": "Allow", "Action": ["iam:*"], "Resource": ["*"]}]
     resource = boundary_arn() if resource == "boundary" else resource
     assert allowed(broad, action, resource)
-    assert not allowed(policy("LaunchPolicy") + broad, action, resource, RESOURCE_TAGS | with_boundary())
+    assert not allowed(launch_policies() + broad, action, resource, RESOURCE_TAGS | with_boundary())
 
 
 def pass_role_statements(statements: list[dict]) -> list[dict]:
@@ -207,6 +212,15 @@ def test_the_boundary_holds_every_permission_of_the_stack(published):
     assert len(outside) >= 15
 
 
+def test_the_boundary_fits_iams_size_limit():
+    """A permissions boundary is one managed policy: at most 6,144 characters, whitespace aside
+    (IAM quotas), for this test's 14-character region."""
+    import json
+
+    assert len(json.dumps({"Version": "2012-10-17", "Statement": policy("ProjectRoleBoundary")},
+                          separators=(",", ":"))) <= 6144
+
+
 def test_the_boundary_grants_nothing_that_reaches_outside_projects():
     boundary = policy("ProjectRoleBoundary")
     for s in boundary:
@@ -237,7 +251,7 @@ def test_the_launch_policy_never_allows_role_writes_without_a_boundary_condition
     """However its statements are split, every Allow of CreateRole, PutRolePolicy, AttachRolePolicy
     or PutRolePermissionsBoundary names the boundary."""
     checked = 0
-    for s in policy("LaunchPolicy"):
+    for s in launch_policies():
         writes = {a for a in s["Action"]} & {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy",
                                               "iam:PutRolePermissionsBoundary"}
         if s["Effect"] != "Allow" or not writes:

@@ -11,7 +11,8 @@ PROJECT_TAGS = {"sagemaker:project-name", "sagemaker:project-id"}
 TAGGABLE = {
     "AWS::S3::Bucket", "AWS::KMS::Key", "AWS::DynamoDB::Table", "AWS::SNS::Topic", "AWS::SQS::Queue",
     "AWS::SageMaker::ModelPackageGroup", "AWS::Lambda::Function", "AWS::StepFunctions::StateMachine",
-    "AWS::Logs::LogGroup", "AWS::IAM::Role", "AWS::SageMaker::Pipeline",
+    "AWS::Logs::LogGroup", "AWS::IAM::Role", "AWS::SageMaker::Pipeline", "AWS::ECR::Repository",
+    "AWS::CodeBuild::Project", "AWS::SageMaker::CodeRepository",
 }
 
 
@@ -131,7 +132,8 @@ LIMITS = {"AWS::Lambda::Function": ("FunctionName", 64), "AWS::S3::Bucket": ("Bu
           "AWS::SageMaker::ModelPackageGroup": ("ModelPackageGroupName", 63), "AWS::Events::Rule": ("Name", 64),
           "AWS::StepFunctions::StateMachine": ("StateMachineName", 80), "AWS::SQS::Queue": ("QueueName", 80),
           "AWS::SNS::Topic": ("TopicName", 256), "AWS::DynamoDB::Table": ("TableName", 255),
-          "AWS::SageMaker::Pipeline": ("PipelineName", 256)}
+          "AWS::SageMaker::Pipeline": ("PipelineName", 256), "AWS::ECR::Repository": ("RepositoryName", 256),
+          "AWS::CodeBuild::Project": ("Name", 255), "AWS::SageMaker::CodeRepository": ("CodeRepositoryName", 63)}
 
 
 def resolve_sub(value, params) -> str:

@@ -20,6 +20,7 @@ class AwsClients(Protocol):
     sns: Any
     runtime: Any  # sagemaker-runtime
     autoscaling: Any
+    cloudwatch: Any  # the scale-from-zero alarm (inference-components mode)
     stepfunctions: Any
 
 
@@ -54,6 +55,10 @@ class LazyClients:
     @cached_property
     def autoscaling(self):
         return boto3.client("application-autoscaling", config=RETRIES)
+
+    @cached_property
+    def cloudwatch(self):
+        return boto3.client("cloudwatch", config=RETRIES)
 
     @cached_property
     def stepfunctions(self):

@@ -37,6 +37,8 @@ class Settings(BaseModel):
     instance_type: str = Field("ml.g5.2xlarge", alias="INSTANCE_TYPE", min_length=1)
     instance_count: int = Field(1, alias="INSTANCE_COUNT", gt=0)
     max_instance_count: int = Field(1, alias="MAX_INSTANCE_COUNT", gt=0)
+    # inference-components mode only (AWS scales only such endpoints to zero); ignored on-demand
+    scale_to_zero: bool = Field(False, alias="SCALE_TO_ZERO")
     execution_role_arn: str = Field(alias="ENDPOINT_EXECUTION_ROLE_ARN", min_length=1)
     rollback_alarms: tuple[str, ...] = Field((), alias="ROLLBACK_ALARMS")
     deployment_timeout_seconds: int = Field(3600, alias="DEPLOYMENT_TIMEOUT_SECONDS", gt=0)

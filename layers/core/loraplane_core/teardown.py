@@ -1,6 +1,7 @@
 """Removes what the control plane created at run time on the endpoint, so that deleting the stack
-leaves no GPU instance running: adapter inference components, then base components, the scaling
-target and its policies, the endpoint, then the project's endpoint configs and models.
+leaves no GPU instance running: the scaling targets and their policies (the variant's, the base
+component's) and the scale-from-zero alarm, adapter inference components, then base components, the
+endpoint, then the project's endpoint configs and models.
 
 CloudFormation does not know these resources (the Lambdas create them), so the stack's
 `EndpointCleanup` custom resource and `loraplane project delete` call `teardown` before the stack
@@ -11,11 +12,10 @@ the retained adapter bucket. Every wait is bounded by `deadline`; when time runs
 """
 import time
 
-from loraplane_core.deployment import endpoint_lock
-from loraplane_core.endpoint_names import owned_by
+from loraplane_core.deployment import endpoint_lock, scaling
+from loraplane_core.endpoint_names import base_component, owned_by
 from loraplane_core.sagemaker_gateway import delete, describe
 
-VARIANT = "AllTraffic"
 LOCK_OWNER = "teardown"
 
 
@@ -31,19 +31,23 @@ def _wait(what: str, still_there, deadline: float, poll: float) -> None:
 
 
 class Teardown:
-    def __init__(self, sm, autoscaling, table, endpoint: str, prefix: str, deadline: float, poll: float = 5.0):
-        self.sm, self.autoscaling, self.table = sm, autoscaling, table
+    def __init__(self, sm, autoscaling, table, endpoint: str, prefix: str, deadline: float, poll: float = 5.0,
+                 cloudwatch=None):
+        self.sm, self.autoscaling, self.table, self.cloudwatch = sm, autoscaling, table, cloudwatch
         self.endpoint, self.prefix, self.deadline, self.poll = endpoint, prefix, deadline, poll
-        self.deleted: dict[str, list[str]] = {"inference_components": [], "scaling_targets": [], "endpoints": [],
-                                               "endpoint_configs": [], "models": []}
+        self.deleted: dict[str, list[str]] = {"inference_components": [], "scaling_targets": [], "alarms": [],
+                                               "endpoints": [], "endpoint_configs": [], "models": []}
 
     def run(self) -> dict:
         self.lock()
+        # Scaling first: nothing may add a copy (or an instance) to what is being deleted.
+        self.delete_alarm()
+        self.delete_scaling(scaling.variant_resource(self.endpoint))
+        self.delete_scaling(scaling.component_resource(base_component(self.prefix)))
         components = self.components()
         adapters = [c for c, base in components.items() if base]
         self.delete_components(adapters)
         self.delete_components([c for c, base in components.items() if not base])
-        self.delete_scaling()
         self.delete_endpoint()
         self.delete_listed("endpoint_configs", "list_endpoint_configs", "EndpointConfigs", "EndpointConfigName",
                            lambda n: delete(self.sm.delete_endpoint_config, EndpointConfigName=n))
@@ -83,8 +87,17 @@ class Teardown:
         _wait(f"inference components {names}", lambda: any(self.component_exists(n) for n in names),
               self.deadline, self.poll)
 
-    def delete_scaling(self) -> None:
-        resource = f"endpoint/{self.endpoint}/variant/{VARIANT}"
+    def delete_alarm(self) -> None:
+        """The scale-from-zero alarm: deleting its step policy leaves it (AWS deletes only target
+        tracking alarms with their policy)."""
+        if self.cloudwatch is None:
+            return
+        name = scaling.from_zero_name(self.prefix)
+        if self.cloudwatch.describe_alarms(AlarmNames=[name]).get("MetricAlarms"):
+            self.cloudwatch.delete_alarms(AlarmNames=[name])
+            self.deleted["alarms"].append(name)
+
+    def delete_scaling(self, resource: str) -> None:
         targets = self.autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource])
         for target in targets.get("ScalableTargets", []):
             policies = self.autoscaling.describe_scaling_policies(
@@ -120,6 +133,8 @@ class Teardown:
             kwargs["NextToken"] = page["NextToken"]
 
 
-def teardown(sm, autoscaling, table, endpoint: str, prefix: str, deadline: float, poll: float = 5.0) -> dict:
-    """What was deleted, by kind. Raises TeardownIncomplete when `deadline` (epoch seconds) passes first."""
-    return Teardown(sm, autoscaling, table, endpoint, prefix, deadline, poll).run()
+def teardown(sm, autoscaling, table, endpoint: str, prefix: str, deadline: float, poll: float = 5.0,
+             cloudwatch=None) -> dict:
+    """What was deleted, by kind. Raises TeardownIncomplete when `deadline` (epoch seconds) passes first.
+    Without `cloudwatch` the scale-from-zero alarm stays."""
+    return Teardown(sm, autoscaling, table, endpoint, prefix, deadline, poll, cloudwatch).run()

@@ -9,7 +9,8 @@ def add_parser(subparsers) -> None:
     src.add_argument("--model-dir")
     src.add_argument("--s3-uri")
     rb.add_argument("--name", help="base model id adapters must name in base_model_name_or_path (default: folder name)")
-    rb.add_argument("--image", help="serving image URI (default: the stack's ServingImageUri)")
+    rb.add_argument("--image", help="serving image URI (default: the stack's ServingImageUri output - its own "
+                    "image, <ServingImageRepositoryUri>:latest, unless the parameter names another)")
     rb.add_argument("--approve", action="store_true", help="approve it right away")
     rb.add_argument("--stack-name")
     rb.set_defaults(handler=register_base)
@@ -28,7 +29,8 @@ def register_base(args) -> int:
     if not name:
         print("error: --name is required with --s3-uri", file=sys.stderr)
         return 2
-    arn = register(session, outputs, name, args.image or params.get("ServingImageUri", ""),
+    image = args.image or outputs.get("ServingImageUri") or params.get("ServingImageUri", "")  # output: resolved
+    arn = register(session, outputs, name, image,
                    model_dir=args.model_dir, s3_uri=args.s3_uri, approve=args.approve)
     print(arn)
     return 0

@@ -5,7 +5,7 @@ import os
 import boto3
 from botocore.config import Config
 
-from .local_aws import CREDENTIALS, REGION, free_port
+from .local_aws import CREDENTIALS, REGION, ensure_port_free, free_port
 
 
 class Emulator:
@@ -18,6 +18,7 @@ class Emulator:
         self._server = None
 
     def start(self) -> "Emulator":
+        ensure_port_free("127.0.0.1", self.port)  # before anything is set up for it: a taken port fails at once
         from moto.core.config import default_user_config
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 

@@ -19,7 +19,7 @@ def delete(session, stack_name: str, timeout_s: float = 3600, poll: float = 5.0)
     prefix = f"{params['SageMakerProjectName']}-{params['SageMakerProjectId']}"
     table = session.resource("dynamodb").Table(outputs["CatalogTableName"]) if outputs.get("CatalogTableName") else None
     deleted = teardown(session.client("sagemaker"), session.client("application-autoscaling"), table,
-                       outputs["EndpointName"], prefix, time.time() + timeout_s, poll)
+                       outputs["EndpointName"], prefix, time.time() + timeout_s, poll, session.client("cloudwatch"))
     cfn = session.client("cloudformation")
     cfn.delete_stack(StackName=stack_name)
     cfn.get_waiter("stack_delete_complete").wait(

@@ -3,13 +3,14 @@
 on-demand: Model + EndpointConfig (model on the variant) -> CreateEndpoint, or UpdateEndpoint with
 a blue/green policy and the stack's CloudWatch alarms for automatic rollback.
 inference-components: the endpoint config has no model (managed instance scaling); the base model
-is the base inference component, updated with a rolling policy and the same alarms.
+is the base inference component, updated with a rolling policy and the same alarms. Auto scaling
+(instances on-demand, the base component's copies otherwise, scale to zero) is in scaling.py.
 A failed update leaves the old version serving: SageMaker rolls back, and check() reports it.
 """
 import time
 
 from loraplane_core.adapters.live_manifest import LIVE_PREFIX, MANIFEST_KEY
-from loraplane_core.deployment.payloads import BaseDeployment, BaseTarget, ScalingResult
+from loraplane_core.deployment.payloads import BaseDeployment, BaseTarget
 from loraplane_core.endpoint_names import (
     base_component,
     base_model_name,
@@ -55,13 +56,24 @@ def ensure_endpoint_config(sm, s, model_name: str | None) -> str:
     if model_name:
         variant |= {"ModelName": model_name, "InitialVariantWeight": 1.0}
     else:
-        variant |= {"ManagedInstanceScaling": {"Status": "ENABLED", "MinInstanceCount": s.instance_count,
+        # MinInstanceCount 0 lets SageMaker release every instance once the base component has no copy
+        # (ScaleToZero). An endpoint config cannot change: only an endpoint created after it was set gets it.
+        least = 0 if s.scale_to_zero else s.instance_count
+        variant |= {"ManagedInstanceScaling": {"Status": "ENABLED", "MinInstanceCount": least,
                                                "MaxInstanceCount": max(s.instance_count, s.max_instance_count)},
                     "RoutingConfig": {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"}}
         extra = {"ExecutionRoleArn": s.execution_role_arn}
     if describe(sm.describe_endpoint_config, EndpointConfigName=name) is None:
         sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant], **extra)
     return name
+
+
+def managed_min_instances(sm, s: Settings) -> int | None:
+    """MinInstanceCount of the inference-component endpoint's config; None without one."""
+    config = describe(sm.describe_endpoint_config, EndpointConfigName=components_config(s.resource_prefix))
+    if config is None:
+        return None
+    return config["ProductionVariants"][0].get("ManagedInstanceScaling", {}).get("MinInstanceCount")
 
 
 def describe_endpoint(sm, name: str) -> dict | None:
@@ -174,21 +186,3 @@ def check(sm, s: Settings, dep: BaseDeployment) -> BaseDeployment:
     if ic["Specification"].get("ModelName") != dep.model_name:
         raise DeploymentFailed(f"update of {name} to {dep.model_name} rolled back: {ic.get('FailureReason')}")
     return dep.model_copy(update={"done": True, "status": ic_status})
-
-
-def ensure_scaling(autoscaling, s: Settings) -> ScalingResult | None:
-    """on-demand mode: instance auto scaling of the variant (inference-components mode scales with
-    the endpoint config's managed instance scaling instead). Idempotent: both calls upsert."""
-    if s.serving_mode != "on-demand" or s.max_instance_count <= s.instance_count:
-        return None
-    resource = f"endpoint/{s.endpoint_name}/variant/{VARIANT}"
-    dimension = "sagemaker:variant:DesiredInstanceCount"
-    autoscaling.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=dimension,
-                                         MinCapacity=s.instance_count, MaxCapacity=s.max_instance_count)
-    autoscaling.put_scaling_policy(
-        PolicyName=f"{s.resource_prefix}-invocations", ServiceNamespace="sagemaker", ResourceId=resource,
-        ScalableDimension=dimension, PolicyType="TargetTrackingScaling",
-        TargetTrackingScalingPolicyConfiguration={
-            "TargetValue": 60.0, "ScaleInCooldown": 600, "ScaleOutCooldown": 120,
-            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}})
-    return ScalingResult(resource=resource, min=s.instance_count, max=s.max_instance_count)

@@ -155,6 +155,8 @@ class ScalingResult(BaseModel):
     resource: str
     min: int
     max: int
+    policies: list[str] = Field(default_factory=list)
+    alarm: str | None = None  # the scale-from-zero alarm (ScaleToZero)
 
 
 class ReattachResult(BaseModel):

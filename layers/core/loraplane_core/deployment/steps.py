@@ -10,6 +10,7 @@ from loraplane_core.deployment import (
     decisions,
     endpoint_lock,
     outcomes,
+    scaling,
     smoke,
     snapshots,
     transitions,
@@ -200,7 +201,8 @@ def reattach_adapters(c: AwsClients, s: Settings, request: ReattachAdapters) -> 
         if v.state != "live":
             versions.set_state_of(table, adapter, v.package_arn, "live", approved_at=v.approved_at)
         result.attached.append(f"{adapter} v{v.version}")
-    result.scaling = base_endpoint.ensure_scaling(c.autoscaling, s)
+    floor = base_endpoint.managed_min_instances(c.sagemaker, s) if s.serving_mode != "on-demand" else None
+    result.scaling = scaling.ensure_scaling(c.autoscaling, c.cloudwatch, s, floor)
     return result
 
 

@@ -2,9 +2,9 @@
 
 `install_all` is called once by the emulator before it serves requests.
 """
-from . import (cfn_custom_resources, cfn_gaps, eventbridge_targets, fast_waits, faults, lambda_runtime, s3_eventbridge,
-               s3_secure_transport, sagemaker_events, sagemaker_hosting, sagemaker_runtime, service_quotas,
-               servicecatalog_admin)
+from . import (application_autoscaling, cfn_custom_resources, cfn_gaps, eventbridge_targets, fast_waits, faults,
+               image_build, lambda_runtime, s3_eventbridge, s3_secure_transport, sagemaker_events, sagemaker_hosting,
+               sagemaker_runtime, service_quotas, servicecatalog_admin)
 
 _installed = False
 
@@ -19,9 +19,11 @@ def install_all(endpoint_url: str) -> None:
     s3_secure_transport.install()
     sagemaker_events.install()
     cfn_gaps.install()
+    image_build.install()
     cfn_custom_resources.install(endpoint_url)
     servicecatalog_admin.install()
     service_quotas.install()
+    application_autoscaling.install()
     fast_waits.install()
     sagemaker_hosting.install(endpoint_url)
     sagemaker_runtime.install()

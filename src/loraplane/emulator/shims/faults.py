@@ -4,6 +4,7 @@ out, as they can on AWS (throttling, a 5xx, AccessDenied; a runtime that exits; 
     from loraplane.emulator.shims import faults
     faults.fail_call("sagemaker", "DescribeModelPackage", "ThrottlingException", times=2)
     faults.fail_lambda("-deploy-adapter", "crash")
+    faults.fail_build("-serving-image", phase="BUILD")
     ...
     faults.clear()
 
@@ -11,8 +12,9 @@ A call fault answers the matching request with the error, serialized as the serv
 does (botocore parses it as it would AWS's); services whose requests pass moto's
 `BaseResponse.call_action` (SageMaker, DynamoDB, SNS, SQS, Step Functions, EventBridge, Lambda's
 API...) - not S3. A Lambda fault answers the invocation as the runtime does: `Runtime.ExitError` for
-a crash, `Sandbox.Timedout` for a timeout, without running the handler. Each fault fails `times`
-matching calls (-1: until cleared) and counts them in `failed`."""
+a crash, `Sandbox.Timedout` for a timeout, without running the handler. A build fault makes the next
+CodeBuild build of a project fail in the given phase (the emulator's builds otherwise succeed: see
+codebuild.py). Each fault fails `times` matching calls (-1: until cleared) and counts them in `failed`."""
 import threading
 from dataclasses import dataclass
 from typing import Literal
@@ -36,9 +38,19 @@ class LambdaFault:
     failed: int = 0
 
 
+@dataclass
+class BuildFault:
+    project: str  # a suffix of the CodeBuild project's name
+    phase: str = "BUILD"
+    message: str = "Error while executing command: docker build. Reason: exit status 1 (injected)"
+    times: int = 1
+    failed: int = 0
+
+
 _lock = threading.Lock()
 _calls: list[CallFault] = []
 _lambdas: list[LambdaFault] = []
+_builds: list[BuildFault] = []
 
 
 def fail_call(service: str, action: str, code: str = "ThrottlingException", status: int = 400,
@@ -56,10 +68,19 @@ def fail_lambda(function_suffix: str, kind: Literal["crash", "timeout"] = "crash
     return fault
 
 
+def fail_build(project_suffix: str, phase: str = "BUILD", message: str = BuildFault.message,
+               times: int = 1) -> BuildFault:
+    fault = BuildFault(project_suffix, phase, message, times)
+    with _lock:
+        _builds.append(fault)
+    return fault
+
+
 def clear() -> None:
     with _lock:
         _calls.clear()
         _lambdas.clear()
+        _builds.clear()
 
 
 def _take(faults: list, matches) -> object | None:
@@ -77,6 +98,10 @@ def call_fault(service: str, action: str) -> CallFault | None:
 
 def lambda_fault(function_name: str) -> LambdaFault | None:
     return _take(_lambdas, lambda f: function_name.endswith(f.function))
+
+
+def build_fault(project_name: str) -> BuildFault | None:
+    return _take(_builds, lambda f: project_name.endswith(f.project))
 
 
 def install() -> None:

@@ -1,0 +1,44 @@
+"""`loraplane image build`: build the serving image with the stack's CodeBuild project (no local Docker)."""
+
+
+def add_parser(subparsers) -> None:
+    image = subparsers.add_parser("image", help="the serving image").add_subparsers(dest="action", required=True)
+    b = image.add_parser("build", help="build and push the serving image with the stack's CodeBuild project")
+    b.add_argument("--no-wait", action="store_true", help="start the build and return (default: follow it to the end)")
+    b.add_argument("--poll-seconds", type=float, default=10, help="how often to check the build (default: 10)")
+    b.add_argument("--stack-name", help="default: $LORAPLANE_STACK or loraplane-local")
+    b.add_argument("--output", choices=["table", "json"], default="table")
+    b.set_defaults(handler=build)
+
+
+def build(args) -> int:
+    """Errors the user can fix (no stack, credentials, a refused StartBuild) are raised: the CLI's
+    error layer (cli_errors) prints them as one line."""
+    import boto3
+
+    from ..image import build as b
+    from ..stack import describe, stack_name
+
+    name, session = stack_name(args.stack_name), boto3.Session()
+    outputs, _ = describe(name, session)
+    b.check_outputs(outputs, name)
+    source = b.source_zip()
+    s3, codebuild = session.client("s3"), session.client("codebuild")
+    bucket = outputs["AdapterBucketName"]
+    uploaded = b.upload(s3, bucket, source)
+    b.stderr(f"source: {len(source.files)} files, {len(source.data) / 1024:.0f} KiB -> s3://{bucket}/{source.key}"
+             + ("" if uploaded else " (already there)"))
+    started = b.start(codebuild, outputs, source)
+    b.stderr(f"started {started['id']} (project {outputs['ImageBuildProject']}, tag {source.tag})")
+    if args.no_wait:
+        print(b.render(b.result(started, outputs, source), args.output))
+        return 0
+    result = b.result(b.follow(codebuild, started["id"], b.stderr, interval=args.poll_seconds), outputs, source)
+    print(b.render(result, args.output))
+    if result.status == "SUCCEEDED":
+        b.stderr(f"pushed {result.image_uri} and {result.latest_uri}")
+        return 0
+    for text in b.log_tail(session.client("logs"), result.logs):
+        b.stderr(f"  | {text}")
+    b.stderr(b.failure_line(result))
+    return 1

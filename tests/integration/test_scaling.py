@@ -1,0 +1,78 @@
+"""Scale to zero and copy-count scaling against the emulator: with ScaleToZero the endpoint config may
+release every instance, the base component is registered down to 0 copies with a target tracking and a
+step policy, the alarm that runs the step policy exists, and teardown removes them all.
+
+The deployment code is called directly with emulator clients (a whole stack with ScaleToZero would add
+nothing: the Lambdas run the same functions). No endpoint is created, so nothing serves: Application
+Auto Scaling does not check that the component exists, in the emulator (docs/emulator.md)."""
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from loraplane.emulator.local_aws import ACCOUNT
+from loraplane_core.deployment import base_endpoint, scaling
+from loraplane_core.endpoint_names import components_config
+from loraplane_core.settings import Settings
+from loraplane_core.teardown import teardown
+
+PREFIX = "lpscale-p-scale"
+ENDPOINT = f"{PREFIX}-endpoint"
+SETTINGS = Settings(project_name="lpscale", project_id="p-scale", adapter_bucket="b", catalog_table="c",
+                    idempotency_table="x", topic_arn="t", adapter_group="g", base_group="bg", serving_image_uri="img",
+                    endpoint_name=ENDPOINT, execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/sm",
+                    serving_mode="inference-components", instance_count=1, max_instance_count=3, scale_to_zero=True)
+COMPONENT = f"inference-component/{PREFIX}-base"
+DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
+
+
+def test_the_emulator_accepts_the_copy_count_dimension_for_components_only(emulator):
+    autoscaling = emulator.client("application-autoscaling")
+    target = {"ServiceNamespace": "sagemaker", "ScalableDimension": DIMENSION}
+    autoscaling.register_scalable_target(**target, ResourceId="inference-component/shim-check", MinCapacity=0,
+                                         MaxCapacity=1)
+    try:
+        with pytest.raises(ClientError, match="scalable dimension"):  # the resource type must match, as on AWS
+            autoscaling.register_scalable_target(**target, ResourceId="endpoint/e/variant/AllTraffic", MinCapacity=0,
+                                                 MaxCapacity=1)
+    finally:
+        autoscaling.deregister_scalable_target(**target, ResourceId="inference-component/shim-check")
+
+
+def test_scale_to_zero_is_set_up_and_torn_down(emulator):
+    sm, cloudwatch = emulator.client("sagemaker"), emulator.client("cloudwatch")
+    autoscaling = emulator.client("application-autoscaling")
+
+    config = base_endpoint.ensure_endpoint_config(sm, SETTINGS, None)
+    [variant] = sm.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]
+    assert variant["ManagedInstanceScaling"] == {"Status": "ENABLED", "MinInstanceCount": 0, "MaxInstanceCount": 3}
+
+    floor = base_endpoint.managed_min_instances(sm, SETTINGS)  # what ReattachAdapters passes
+    assert floor == 0
+    first = scaling.ensure_scaling(autoscaling, cloudwatch, SETTINGS, floor)
+    assert scaling.ensure_scaling(autoscaling, cloudwatch, SETTINGS, floor) == first  # a replayed reattach: same state
+    [target] = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[COMPONENT])[
+        "ScalableTargets"]
+    assert (target["ScalableDimension"], target["MinCapacity"], target["MaxCapacity"]) == (DIMENSION, 0, 3)
+    policies = autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=COMPONENT)[
+        "ScalingPolicies"]
+    by_type = {p["PolicyType"]: p for p in policies}
+    assert len(policies) == 2 and set(by_type) == {"TargetTrackingScaling", "StepScaling"}
+    assert by_type["TargetTrackingScaling"]["TargetTrackingScalingPolicyConfiguration"][
+        "PredefinedMetricSpecification"] == {"PredefinedMetricType": "SageMakerInferenceComponentInvocationsPerCopy"}
+    [alarm] = cloudwatch.describe_alarms(AlarmNames=[f"{PREFIX}-scale-from-zero"])["MetricAlarms"]
+    assert alarm["MetricName"] == "NoCapacityInvocationFailures" and alarm["Namespace"] == "AWS/SageMaker"
+    assert alarm["Dimensions"] == [{"Name": "InferenceComponentName", "Value": f"{PREFIX}-base"}]
+    assert alarm["AlarmActions"] == [by_type["StepScaling"]["PolicyARN"]]  # the step policy of the last upsert
+
+    deleted = teardown(sm, autoscaling, None, ENDPOINT, PREFIX, time.time() + 60, poll=0.5, cloudwatch=cloudwatch)
+    assert deleted["alarms"] == [f"{PREFIX}-scale-from-zero"]
+    assert deleted["scaling_targets"] == [f"{COMPONENT}:{DIMENSION}"]
+    assert components_config(PREFIX) in deleted["endpoint_configs"]
+    assert autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[COMPONENT])[
+        "ScalableTargets"] == []
+    assert autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=COMPONENT)[
+        "ScalingPolicies"] == []
+    assert cloudwatch.describe_alarms(AlarmNames=[f"{PREFIX}-scale-from-zero"])["MetricAlarms"] == []
+    again = teardown(sm, autoscaling, None, ENDPOINT, PREFIX, time.time() + 60, poll=0.5, cloudwatch=cloudwatch)
+    assert again["alarms"] == [] and again["scaling_targets"] == []  # idempotent
