@@ -18,7 +18,9 @@ ENVIRONMENT = """environment (docs/serving.md, docs/configuration.md):
   LORAPLANE_GPU_ADAPTER_MEMORY  / LORAPLANE_CPU_ADAPTER_MEMORY   adapter slot budgets, e.g. 2GiB
   LORAPLANE_DISK_CACHE_BYTES    local adapter cache (default 10GiB)
   LORAPLANE_PINNED_ADAPTERS     / LORAPLANE_PRELOAD_ADAPTERS     comma-separated adapter names
-  LORAPLANE_MAX_MODEL_LEN       vLLM's --max-model-len"""
+  LORAPLANE_MAX_MODEL_LEN       vLLM's --max-model-len
+  LORAPLANE_METRICS_FLUSH_SECONDS  per-adapter CloudWatch metrics (EMF on stdout) every N s (default 60; 0: off)
+  LORAPLANE_ENDPOINT_NAME       the EndpointName dimension of those metrics (the control plane sets it)"""
 
 
 def main(argv: list[str] | None = None) -> None:

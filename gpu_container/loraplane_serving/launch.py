@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass
 
 from loraplane_core.adapters.base_profile import BaseModelProfile
+from loraplane_core.adapters.rate_limits import parse_rps, parse_tpm, rps_text
 
 MIDDLEWARE = "loraplane_serving.middleware.LoraPlaneMiddleware"
 
@@ -30,6 +31,9 @@ class ServeOptions:
     pinned: tuple[str, ...] = ()
     preload: tuple[str, ...] = ()
     max_model_len: int | None = None
+    adapter_rps: float = 0.0  # every adapter's default rate limits (limits.py); 0: unlimited
+    adapter_tpm: int = 0
+    metrics_flush_seconds: str = "0"  # EMF metrics on stdout every N s (usage_metrics.py); 0: off
     extra: tuple[str, ...] = ()
 
 
@@ -60,6 +64,10 @@ def command(o: ServeOptions) -> tuple[list[str], dict[str, str]]:
         # Always set (empty = off), so a value left in the caller's environment cannot switch it on.
         "LORAPLANE_ADAPTER_MANIFEST": o.adapter_manifest or "",
         "LORAPLANE_REMOTE_ADMIN": "1" if o.remote_admin else "0",
+        "LORAPLANE_METRICS_FLUSH_SECONDS": o.metrics_flush_seconds,
+        "LORAPLANE_ADAPTER_RPS": rps_text(parse_rps(o.adapter_rps)),
+        "LORAPLANE_ADAPTER_TPM": str(parse_tpm(o.adapter_tpm)),
+        "LORAPLANE_MAX_MODEL_LEN": str(o.max_model_len or ""),  # bounds a request's token charge
         "VLLM_SERVER_DEV_MODE": "0",  # vLLM's dev routes (/sleep, /collective_rpc, ...) are never mounted
         "LORAPLANE_CACHE_DIR": o.cache_dir or os.path.join(os.environ.get("TMPDIR", "/tmp"), f"loraplane-adapters-{o.port}"),
     }
@@ -97,6 +105,10 @@ def sagemaker_options(environ: dict[str, str]) -> ServeOptions:
         pinned=tuple(n for n in environ.get("LORAPLANE_PINNED_ADAPTERS", "").split(",") if n),
         preload=tuple(n for n in environ.get("LORAPLANE_PRELOAD_ADAPTERS", "").split(",") if n),
         max_model_len=int(environ["LORAPLANE_MAX_MODEL_LEN"]) if environ.get("LORAPLANE_MAX_MODEL_LEN") else None,
+        adapter_rps=parse_rps(environ.get("LORAPLANE_ADAPTER_RPS", ""), "LORAPLANE_ADAPTER_RPS"),
+        adapter_tpm=parse_tpm(environ.get("LORAPLANE_ADAPTER_TPM", ""), "LORAPLANE_ADAPTER_TPM"),
+        # SageMaker ships stdout to CloudWatch Logs, where EMF lines become metrics
+        metrics_flush_seconds=environ.get("LORAPLANE_METRICS_FLUSH_SECONDS", "60"),
         extra=("--tensor-parallel-size", environ["SM_NUM_GPUS"]) if environ.get("SM_NUM_GPUS") else (),
     )
 

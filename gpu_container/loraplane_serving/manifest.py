@@ -73,6 +73,10 @@ class LiveManifest:
             await asyncio.shield(self._task)
         return self._answer()
 
+    def peek(self) -> Manifest:
+        """The manifest last read, without reading (empty before the first good read)."""
+        return self._manifest or EMPTY
+
     def _answer(self) -> Manifest:
         if self._manifest is None:
             raise ManifestUnavailable(f"the adapter manifest {self.uri} could not be read")

@@ -21,6 +21,8 @@ LOAD_SECONDS = Histogram("loraplane_adapter_load_seconds",
                          "First request of a cold adapter: fetch, validation, engine load and inference", ["adapter"])
 EVICTIONS = Counter("loraplane_adapter_evictions", "Adapters evicted", ["adapter", "tier"])
 ERRORS = Counter("loraplane_adapter_errors", "Requests refused for their adapter", ["adapter", "reason"])
+RATE_LIMITED = Counter("loraplane_adapter_rate_limited", "Requests refused (429) by the adapter's rate limit, by "
+                       "limit (requests_per_second, tokens_per_minute)", ["adapter", "limit"])
 RESIDENT = Gauge("loraplane_resident_adapters", "Adapters resident per tier", ["tier"])
 MANIFEST_RELOADS = Counter("loraplane_manifest_reloads", "Reads of the live manifest by outcome "
                            "(read, not_modified, missing, invalid, failed)", ["outcome"])

@@ -12,7 +12,7 @@ from collections import Counter
 
 from loraplane_core.adapters.reasons import AdapterRejected, Reason
 
-from . import metrics, names, routes, runtime
+from . import limits, metrics, names, routes, runtime, usage_metrics
 from .body import BadRequest, one_line, parse_body, read_body
 from .cache import AdapterNotFound
 from .live import NotLive, VersionMismatch
@@ -36,15 +36,24 @@ def forbidden(path: str, why: str) -> tuple[int, dict]:
     return 403, error_body(403, f"{path[:100]} {why}", "ForbiddenError", reason="ADMIN_ROUTE")
 
 
+def rate_limited(adapter: str, refused: limits.Refused, alias: str | None) -> tuple[int, dict, tuple]:
+    """429 with Retry-After (also in the body: SageMaker's InvokeEndpoint error does not pass headers on)."""
+    metrics.RATE_LIMITED.labels(metrics.adapter_label(adapter), refused.limit).inc()
+    body = error_body(429, refused.message(names.shown(alias or adapter)), "RateLimitError", param="model",
+                      reason="RATE_LIMITED", limit=refused.limit, retry_after=refused.retry_after)
+    return 429, body, ((b"retry-after", str(refused.retry_after).encode()),)
+
+
 def request_headers(scope) -> dict[str, str]:
     # latin-1: header bytes are not always UTF-8, and a name in them is checked afterwards anyway
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
-async def send_json(send, status: int, payload) -> None:
+async def send_json(send, status: int, payload, headers: tuple = ()) -> None:
     body = json.dumps(payload).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *headers]})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -76,7 +85,7 @@ def with_body(scope, receive, body: bytes, adapter: str | None):
 
 class LoraPlaneMiddleware:
     def __init__(self, app):
-        self.app = app
+        self.app = usage_metrics.Metered(app)  # reads token usage from the answers it sends
         self.in_flight: Counter[str] = Counter()  # requests per adapter between resolve and response
         self.stale: list[tuple[str, int]] = []  # (adapter, engine id) registrations replaced by a new folder
         self.background: set[asyncio.Task] = set()
@@ -107,11 +116,14 @@ class LoraPlaneMiddleware:
     # -- start-up: preload ------------------------------------------------------------------------
     def after_startup(self, scope, send):
         async def watch(message):
+            if message["type"] == "lifespan.shutdown.complete":
+                usage_metrics.flush_at_exit()  # the last interval's metrics, before the process ends
             await send(message)
             if message["type"] == "lifespan.startup.complete":
-                task = asyncio.create_task(self.preload(scope))
-                self.background.add(task)
-                task.add_done_callback(self.background.discard)
+                for job in (self.preload(scope), usage_metrics.run(scope)):  # preload; EMF metrics every interval
+                    task = asyncio.create_task(job)
+                    self.background.add(task)
+                    task.add_done_callback(self.background.discard)
         return watch
 
     async def preload(self, scope) -> None:
@@ -155,7 +167,13 @@ class LoraPlaneMiddleware:
             refused, cold = await self.ensure_adapter(scope, adapter, alias=headers.get(ALIAS_HEADER))
             if refused:
                 return await send_json(send, *refused)
+            ticket = rt.admit(adapter, openai, scope["path"])  # per-adapter rate limits (limits.py)
+            if isinstance(ticket, limits.Refused):
+                self.release(adapter)
+                return await send_json(send, *rate_limited(adapter, ticket, headers.get(ALIAS_HEADER)))
+            send = ticket.tap(send)  # settles the token charge from the answer
         new_scope, replay = with_body(scope, receive, json.dumps(openai, allow_nan=False).encode(), adapter)
+        new_scope[usage_metrics.SCOPE_KEY] = adapter or usage_metrics.BASE  # whose tokens the answer reports
         try:
             if not tgi or openai.get("stream"):
                 await self.app(new_scope, replay, send)
@@ -166,7 +184,9 @@ class LoraPlaneMiddleware:
                 self.release(adapter)
             await self.release_retired(scope)
         if cold:
-            metrics.LOAD_SECONDS.labels(metrics.adapter_label(adapter)).observe(time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            metrics.LOAD_SECONDS.labels(metrics.adapter_label(adapter)).observe(seconds)
+            usage_metrics.observe_load(adapter, seconds)
 
     async def release_retired(self, scope) -> None:
         """Drop evicted adapters from the engine and delete their folders, once no request uses them."""

@@ -3,12 +3,12 @@ that `loraplane serve` / the container's `serve` sets. vLLM's resolver plugin an
 run in the same process and share it."""
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loraplane_core.adapters.base_profile import BaseModelProfile
 from loraplane_core.adapters.validation import Policy
 
-from . import metrics
+from . import limits, metrics
 from .budgets import parse_bytes
 from .cache import AdapterCache, Entry
 from .live import LiveGate
@@ -23,10 +23,19 @@ class Runtime:
     preload: tuple[str, ...] = ()
     live: LiveGate | None = None  # on-demand mode: only what the live manifest names is served
     remote_admin: bool = False  # admin routes (POST/DELETE /adapters, ...) for non-loopback clients too
+    limiter: limits.Limiter = field(default_factory=limits.Limiter)  # default: no limits
 
     async def adapter(self, name: str) -> tuple[Entry, bool]:
         """(cache entry, hit) for a request naming `name`, through the live manifest if there is one."""
         return await (self.live.get(name) if self.live else self.cache.get(name))
+
+    def admit(self, name: str, body: dict, path: str) -> "limits.Ticket | limits.Refused":
+        """Rate limits for a request naming an adapter the server has found: the defaults, or in
+        on-demand mode the adapter's own from the live manifest (read by `adapter` just before)."""
+        entry = self.live.manifest.peek().adapters.get(name) if self.live and name not in self.cache.sources else None
+        own = self.limiter.default.over(entry.requests_per_second, entry.tokens_per_minute) if entry \
+            else self.limiter.default
+        return self.limiter.admit(name, own, limits.requested_tokens(path, body, self.limiter.model_max))
 
 
 _runtime: Runtime | None = None
@@ -52,7 +61,8 @@ def from_env() -> Runtime:
     manifest = LiveManifest.from_env(env)
     return Runtime(base_name=base_name, cache=cache, preload=preload,
                    live=LiveGate(cache, manifest) if manifest else None,
-                   remote_admin=env.get("LORAPLANE_REMOTE_ADMIN") == "1")
+                   remote_admin=env.get("LORAPLANE_REMOTE_ADMIN") == "1",
+                   limiter=limits.Limiter(limits.from_env(env), limits.model_max_tokens(env, model_dir)))
 
 
 def get() -> Runtime:

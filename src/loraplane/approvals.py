@@ -6,6 +6,7 @@ import json
 from .cli_errors import NotFound
 
 VERBS = {"Approved": "approve", "Rejected": "reject"}
+MAX_REGISTRY_SCAN = 500  # packages read when the catalog has no record of the adapter (bounded: N API calls)
 
 
 def version_items(table, sm, group: str, adapter: str) -> list[dict]:
@@ -16,7 +17,10 @@ def version_items(table, sm, group: str, adapter: str) -> list[dict]:
     found = [{"version": int(i["package_version"]), "package_arn": i["package_arn"]}
              for i in catalog.version_items(table, adapter)]
     if not found:
-        for page in sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group):
+        pages = sm.get_paginator("list_model_packages").paginate(
+            ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Descending",
+            PaginationConfig={"MaxItems": MAX_REGISTRY_SCAN})
+        for page in pages:
             for p in page["ModelPackageSummaryList"]:
                 d = sm.describe_model_package(ModelPackageName=p["ModelPackageArn"])
                 if d.get("CustomerMetadataProperties", {}).get("adapter_name") == adapter:
@@ -47,6 +51,21 @@ def choose(table, sm, group: str, stack: str, adapter: str, version: int | None)
 
 def decide(session, outputs: dict, stack: str, adapter: str, status: str, version: int | None = None,
            reason: str | None = None) -> dict:
+    from loraplane_core.adapters.reasons import AdapterRejected
+    from loraplane_core.adapters.upload_layout import check_adapter_name
+
+    from .cli_errors import Usage
+
+    try:
+        check_adapter_name(adapter)
+    except AdapterRejected as e:
+        raise Usage(str(e), "Pass the adapter's name as `loraplane adapters list` shows it") from None
+    if reason is not None and len(reason) > 1024:  # ApprovalDescription's limit in the SageMaker API
+        raise Usage(f"--reason is {len(reason)} characters; the registry keeps at most 1024", "Shorten it")
+    missing = [k for k in ("CatalogTableName", "AdapterModelPackageGroupName") if k not in outputs]
+    if missing:
+        raise NotFound(f"stack {stack} has no output {', '.join(missing)} (deployed from an older template?)",
+                       "Update the stack: sam build && sam deploy")
     sm = session.client("sagemaker")
     table = session.resource("dynamodb").Table(outputs["CatalogTableName"])
     chosen = choose(table, sm, outputs["AdapterModelPackageGroupName"], stack, adapter, version)

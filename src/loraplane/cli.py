@@ -3,12 +3,13 @@ registers its own arguments and handler; handlers import what they need only whe
 import argparse
 import sys
 
-from .commands import (adapters, demo, dev, doctor, image, local, models, pipeline, project, reconcile, redrive, serve,
-                       status, train)
+from .commands import (adapters, demo, dev, doctor, image, invoke, local, logs, models, pipeline, project, reconcile,
+                       redrive, serve, status, train)
+from .commands import usage
 
 # In the order `loraplane --help` lists them.
-GROUPS = (local, status, adapters, models, image, dev, serve, reconcile, redrive, doctor, project, train, pipeline,
-          demo)
+GROUPS = (local, status, usage, adapters, invoke, logs, models, image, dev, serve, reconcile, redrive, doctor, project,
+          train, pipeline, demo)
 
 
 def parser() -> argparse.ArgumentParser:

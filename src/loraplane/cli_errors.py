@@ -13,6 +13,7 @@ from botocore.exceptions import (
     CredentialRetrievalError,
     NoCredentialsError,
     NoRegionError,
+    ParamValidationError,
     PartialCredentialsError,
     ProfileNotFound,
     ReadTimeoutError,
@@ -44,6 +45,11 @@ class NotFound(CliError):
     exit_code = NOT_FOUND
 
 
+class Usage(CliError):
+    """An argument that parses but cannot be used (a folder without config.json, a missing prompt)."""
+    exit_code = USAGE
+
+
 def line(what: str, fix: str = "") -> str:
     what, fix = " ".join(what.split()).rstrip("."), fix.rstrip(".")
     return f"error: {what}." + (f" {fix}." if fix else "")
@@ -73,6 +79,8 @@ def explain(exc: BaseException) -> tuple[int, str] | None:
         port = getattr(exc, "port", None)
         return NETWORK, line(str(exc), f"Pass another --port, or stop the process listening on {port or 'it'}"
                                        " (4566 is also LocalStack's port)")
+    if isinstance(exc, ParamValidationError):  # botocore refused a value before sending it (a length, a range)
+        return USAGE, line(" ".join(str(exc).split()), "Fix the value it names")
     if isinstance(exc, NoRegionError):
         return CREDENTIALS, line("no AWS region configured",
                                  "Export AWS_DEFAULT_REGION=<region>, or run aws configure set region <region>")

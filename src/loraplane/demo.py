@@ -17,7 +17,7 @@ from loraplane_core import catalog, catalog_keys
 from loraplane_core.deployment import versions as deployments
 from loraplane_core.deployment.serving_modes import invoke_args
 
-from . import local
+from . import local, usage
 from .adapters_list import collect, render
 from .waiting import wait_until
 
@@ -108,6 +108,26 @@ def build_adapters(base_dir: str, work: str) -> dict[str, str]:
     return adapters
 
 
+def metered(stack_name: str) -> dict:
+    """`loraplane usage --since 1h` once all of support-bot's requests are there (two smoke tests, two asks):
+    under local hosting the serving process prints its EMF metrics every 5 s, and local hosting turns
+    them into CloudWatch metrics."""
+    import boto3
+
+    def report():
+        found = usage.collect(boto3.Session(), stack_name, usage.parse_since("1h"))
+        return found if any(r["adapter"] == "support-bot" and r["requests"] >= 4 for r in found["adapters"]) else None
+    return wait_until(report, timeout=60, interval=1, what="support-bot's requests in CloudWatch")
+
+
+def status_report(stack_name: str) -> str:
+    import boto3
+
+    from . import status
+
+    return status.render(status.collect(boto3.Session(), stack_name), "table")
+
+
 def run() -> int:
     steps = Steps()
     stack = steps.run("Start the embedded AWS emulator and deploy template.yaml into it", local.up)
@@ -162,6 +182,12 @@ def run() -> int:
         for who, text in answers.items():
             print(f"    {who:16s} -> {text!r}")
         print("\n" + render(collect(j.table, j.sm, j.endpoint, j.out["ServingMode"]), as_json=False) + "\n")
+        report = steps.run("Usage metering: the container's EMF metrics reach CloudWatch (loraplane usage)",
+                           metered, local.LOCAL_STACK)
+        checks["tokens metered per adapter"] = any(r["adapter"] == "support-bot" and r["generated_tokens"] > 0
+                                                   for r in report["adapters"])
+        print("\n$ loraplane status\n" + status_report(local.LOCAL_STACK))
+        print("\n$ loraplane usage --since 1h\n" + usage.render(report, "table") + "\n")
         print("Summary:")
         for title, seconds in steps.timings:
             print(f"  {seconds:7.1f}s  {title}")

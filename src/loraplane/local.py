@@ -5,15 +5,12 @@ from dataclasses import dataclass
 
 from .emulator.deploy import deploy_stack, local_parameters
 from .emulator.server import Emulator
+from .local_state import home  # where local files live: one definition, shared with `local down`/`env`
 from .stack import DEFAULT_STACK
 
 LOCAL_STACK = DEFAULT_STACK  # what the CLI reads when LORAPLANE_STACK is unset
 # Local uploads are quick: wait 20 s (not 5 min) for the second file of an upload.
 LOCAL_OVERRIDES = {"UploadGraceSeconds": "20", "MaxLoraRank": "16"}
-
-
-def home() -> str:
-    return os.environ.get("LORAPLANE_HOME", os.path.join(os.getcwd(), ".loraplane"))
 
 
 @dataclass

@@ -129,3 +129,30 @@ def serving_processes_under(home: str) -> list[int]:
         if b"--sagemaker" in cmdline and any(e.startswith(b"SM_MODEL_DIR=" + home.encode()) for e in environ):
             found.append(int(pid))
     return found
+
+
+def test_local_up_detached_then_env_and_down(tmp_path):
+    """`local up --detach` returns once the stack is deployed, with eval-able exports; `local env` prints the
+    same; `local down` stops it and removes its state file. No base model: no serving process to wait for."""
+    port, home = free_port(), {"LORAPLANE_HOME": str(tmp_path)}
+    loraplane = str(BIN / "loraplane")
+    started = cli(loraplane, "local", "up", "--detach", "--port", str(port), "--no-base-model", env=home)
+    state = json.loads((tmp_path / "local.json").read_text())
+    try:
+        exports = [line for line in started.stdout.splitlines() if line]
+        assert all(line.startswith("export ") for line in exports), started.stdout
+        env = dict(line.removeprefix("export ").split("=", 1) for line in exports)
+        assert env["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}" and env["LORAPLANE_STACK"] == "loraplane-local"
+        assert "local down" in started.stderr
+        assert cli(loraplane, "local", "env", env=home).stdout.splitlines() == exports
+        status = json.loads(cli(loraplane, "status", "--output", "json", env=env).stdout)
+        assert status["stack"]["status"].endswith("_COMPLETE")
+        again = cli(loraplane, "local", "up", "--detach", "--port", str(free_port()), env=home, check=False)
+        assert again.returncode == 1 and "already running" in again.stderr
+    finally:
+        down = cli(loraplane, "local", "down", env=home, check=False)
+    assert down.returncode == 0 and "Stopped the local stack" in down.stderr, down.stderr
+    from loraplane.local_state import alive
+
+    assert not (tmp_path / "local.json").exists() and not alive(state["pid"])  # a zombie counts as gone
+    assert cli(loraplane, "local", "env", env=home, check=False).returncode == 3

@@ -94,7 +94,7 @@ def dashboard_body(sam_template) -> tuple[dict, str]:
     return json.loads(re.sub(r"\$\{[^}]+\}", "SUBSTITUTED", body)), body
 
 
-def dashboard_metrics(body: dict, namespace: str) -> list[tuple[str, frozenset]]:
+def dashboard_metrics(body: dict, namespace: str, service: bool = True) -> list[tuple[str, frozenset]]:
     out = []
     for widget in body["widgets"]:
         for row in widget.get("properties", {}).get("metrics", []):
@@ -103,7 +103,8 @@ def dashboard_metrics(body: dict, namespace: str) -> list[tuple[str, frozenset]]
                 for schema, name in re.findall(r"SEARCH\('\{([^}]*)\} MetricName=\"(\w+)\"", expression):
                     space, *dims = schema.split(",")
                     if space == namespace:
-                        assert 'service="SUBSTITUTED"' in expression, expression  # this stack's only
+                        this_stack = 'service="SUBSTITUTED"' if service else 'EndpointName="SUBSTITUTED"'
+                        assert this_stack in expression, expression  # this stack's only
                         out.append((name, frozenset(dims)))
             elif row[0] == namespace:
                 values = [x for x in row[2:] if not isinstance(x, dict)]
@@ -119,6 +120,18 @@ def test_alarms_and_dashboard_read_only_metrics_the_code_emits(sam_template):
     code = emitted()
     missing = [(name, sorted(dims)) for name, dims in read if dims not in code.get(name, set())]
     assert missing == [], f"read but never emitted with these dimensions: {missing}"
+
+
+def test_dashboard_reads_the_serving_containers_metrics_as_it_emits_them(sam_template):
+    """The container's EMF metrics (namespace LoRAPlane/Serving): names and dimension sets from usage_metrics."""
+    from loraplane_serving import usage_metrics
+
+    body, _ = dashboard_body(sam_template)
+    read = dashboard_metrics(body, usage_metrics.NAMESPACE, service=False)
+    assert {"PromptTokens", "GeneratedTokens", "Requests", "Errors"} <= {name for name, _ in read}
+    for name, dims in read:
+        emitted_with = usage_metrics.TIER_DIMENSIONS if name == "ResidentAdapters" else usage_metrics.ADAPTER_DIMENSIONS
+        assert name in usage_metrics.METRICS and dims == frozenset(emitted_with), (name, sorted(dims))
 
 
 def test_every_function_has_its_log_group_with_retention(sam_template):

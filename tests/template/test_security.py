@@ -12,7 +12,8 @@ TAGGABLE = {
     "AWS::S3::Bucket", "AWS::KMS::Key", "AWS::DynamoDB::Table", "AWS::SNS::Topic", "AWS::SQS::Queue",
     "AWS::SageMaker::ModelPackageGroup", "AWS::Lambda::Function", "AWS::StepFunctions::StateMachine",
     "AWS::Logs::LogGroup", "AWS::IAM::Role", "AWS::SageMaker::Pipeline", "AWS::ECR::Repository",
-    "AWS::CodeBuild::Project", "AWS::SageMaker::CodeRepository",
+    "AWS::CodeBuild::Project", "AWS::SageMaker::CodeRepository", "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
 }
 
 

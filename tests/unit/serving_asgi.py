@@ -59,6 +59,7 @@ class FakeVllm:
 class Answer:
     status: int
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
 
     def json(self):
         return json.loads(self.body)
@@ -89,4 +90,5 @@ class Client:
 
         await self.middleware(scope, receive, send)
         start = next(m for m in sent if m["type"] == "http.response.start")
-        return Answer(start["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+        return Answer(start["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"),
+                      {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in start.get("headers") or []})

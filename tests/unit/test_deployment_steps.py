@@ -2,7 +2,8 @@
 through an adapter change leaves serving."""
 import pytest
 from loraplane_core.deployment import decisions, steps
-from loraplane_core.deployment.payloads import AdapterTarget, ApplyAdapter
+from loraplane_core.deployment.payloads import AdapterTarget, ApplyAdapter, CheckAdapter
+from loraplane_core.errors import DeploymentTimedOut
 from loraplane_core.package_events import PackageChange
 from loraplane_core.settings import Settings
 
@@ -12,7 +13,7 @@ SETTINGS = Settings(project_name="p", project_id="i", adapter_bucket="b", catalo
 
 
 class Clients:  # every store and service sits behind a fake below
-    catalog = sagemaker = s3 = None
+    catalog = sagemaker = s3 = autoscaling = cloudwatch = None
 
 
 CLIENTS = Clients()
@@ -76,3 +77,107 @@ def test_a_failed_change_after_a_rejection_never_puts_the_rejected_version_back(
     with pytest.raises(ConnectionError):
         steps.apply_adapter(CLIENTS, SETTINGS, ApplyAdapter(action="apply", owner="exec", change=change))
     assert mode.served == {}
+
+
+# -- ScaleToZero: a deployment made while the endpoint is at 0 copies wakes it -----------------------
+class ServingMode(FlakyMode):
+    """Applies without failing; every adapter component it has is in service."""
+    def __init__(self, served):
+        super().__init__(served)
+        self.fail_next = False
+
+    def status(self, adapter, artifact_uri=None):
+        return ("InService", None) if adapter in self.served else ("Missing", None)
+
+
+class BaseAtZero:
+    """The base component scaled to zero; a requested copy arrives when `arrive()` is called."""
+    def __init__(self):
+        self.desired = self.current = 0
+        self.status, self.updates = "InService", []
+
+    def describe_inference_component(self, InferenceComponentName):
+        assert InferenceComponentName == "p-i-base"
+        return {"InferenceComponentStatus": self.status,
+                "RuntimeConfig": {"DesiredCopyCount": self.desired, "CurrentCopyCount": self.current}}
+
+    def update_inference_component_runtime_config(self, InferenceComponentName, DesiredRuntimeConfig):
+        self.updates.append(DesiredRuntimeConfig)
+        self.desired, self.status = DesiredRuntimeConfig["CopyCount"], "Updating"
+
+    def arrive(self):
+        self.current, self.status = self.desired, "InService"
+
+
+class Recorder:
+    def __init__(self, answers=None):
+        self.calls, self.answers = [], answers or {}
+
+    def __getattr__(self, op):
+        def call(**kwargs):
+            self.calls.append((op, kwargs))
+            return self.answers.get(op, {})
+        return call
+
+
+class ScaledClients:
+    catalog = s3 = None
+
+    def __init__(self):
+        self.sagemaker = BaseAtZero()
+        policies = [{"PolicyName": "p-i-invocations", "PolicyARN": "arn:tt"},
+                    {"PolicyName": "p-i-scale-from-zero", "PolicyARN": "arn:step"}]
+        self.autoscaling = Recorder({"describe_scaling_policies": {"ScalingPolicies": policies}})
+        self.cloudwatch = Recorder({"describe_alarms": {"MetricAlarms": [{"AlarmName": "found"}]}})
+
+
+TO_ZERO = SETTINGS.model_copy(update={"scale_to_zero": True})
+APPROVE_V2 = PackageChange(kind="adapter", action="approved", package_arn="arn:pkg/2", group="g", version=2,
+                           status="Approved", modified="2026-01-01T12:00:00+00:00", name="bot")
+
+
+@pytest.fixture
+def at_zero(monkeypatch):
+    mode = ServingMode({"bot": f"{1:064x}"})
+    fake_world(monkeypatch, {}, version(1, "live"), version(2, "registered"))
+    monkeypatch.setattr(steps, "serving_mode", lambda c, s: mode)
+    return ScaledClients()
+
+
+def test_an_approval_at_zero_copies_wakes_the_base_and_puts_an_alarm_on_the_adapter(at_zero):
+    plan = steps.apply_adapter(at_zero, TO_ZERO, ApplyAdapter(action="apply", owner="exec", change=APPROVE_V2))
+    assert plan.outcome == "deploy" and at_zero.sagemaker.updates == [{"CopyCount": 1}]
+    [(op, alarm)] = at_zero.cloudwatch.calls
+    assert op == "put_metric_alarm" and alarm["AlarmActions"] == ["arn:step"]
+    assert alarm["AlarmName"].startswith("p-i-scale-from-zero-bot-")
+
+
+def test_the_check_reports_ready_only_once_a_base_copy_serves(at_zero):
+    plan = steps.apply_adapter(at_zero, TO_ZERO, ApplyAdapter(action="apply", owner="exec", change=APPROVE_V2))
+    assert steps.check_adapter(at_zero, TO_ZERO, CheckAdapter(action="check", deployment=plan),
+                               poll_seconds=0).ready is False  # the adapter is in service, no copy of the base
+    at_zero.sagemaker.arrive()
+    assert steps.check_adapter(at_zero, TO_ZERO, CheckAdapter(action="check", deployment=plan),
+                               poll_seconds=0).ready is True
+    assert at_zero.sagemaker.updates == [{"CopyCount": 1}]  # asked once
+
+
+def test_the_check_asks_again_when_the_copy_was_taken_back_and_keeps_its_deadline(at_zero):
+    plan = steps.apply_adapter(at_zero, TO_ZERO, ApplyAdapter(action="apply", owner="exec", change=APPROVE_V2))
+    at_zero.sagemaker.desired, at_zero.sagemaker.status = 0, "InService"  # auto scaling removed it meanwhile
+    late = plan.model_copy(update={"deadline": 0})
+    with pytest.raises(DeploymentTimedOut):
+        steps.check_adapter(at_zero, TO_ZERO, CheckAdapter(action="check", deployment=late), poll_seconds=0)
+    assert at_zero.sagemaker.updates == [{"CopyCount": 1}, {"CopyCount": 1}]
+
+
+def test_retiring_an_adapter_deletes_its_alarm(at_zero, monkeypatch):
+    rejected = decisions.VersionView(**{**version(1, "live").__dict__, "registry_status": "Rejected",
+                                        "approved_at": ""})
+    monkeypatch.setattr(steps.snapshots, "adapter_snapshot", lambda c, s, change: decisions.AdapterSnapshot(
+        adapter="bot", versions=(rejected,), deployed_base="tiny", base_ready=True))
+    change = PackageChange(kind="adapter", action="rejected", package_arn="arn:pkg/1", group="g", version=1,
+                           status="Rejected", modified="2026-01-01T13:00:00+00:00", name="bot")
+    plan = steps.apply_adapter(at_zero, TO_ZERO, ApplyAdapter(action="apply", owner="exec", change=change))
+    assert plan.outcome == "retire" and at_zero.sagemaker.updates == []
+    assert [op for op, _ in at_zero.cloudwatch.calls] == ["describe_alarms", "delete_alarms"]

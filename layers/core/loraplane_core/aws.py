@@ -20,7 +20,7 @@ class AwsClients(Protocol):
     sns: Any
     runtime: Any  # sagemaker-runtime
     autoscaling: Any
-    cloudwatch: Any  # the scale-from-zero alarm (inference-components mode)
+    cloudwatch: Any  # the scale-from-zero alarms (inference-components mode)
     stepfunctions: Any
 
 

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from loraplane_core.adapters import rate_limits
+
 
 class MissingSettings(RuntimeError):
     """An environment variable the handler needs is missing or invalid."""
@@ -43,11 +45,24 @@ class Settings(BaseModel):
     rollback_alarms: tuple[str, ...] = Field((), alias="ROLLBACK_ALARMS")
     deployment_timeout_seconds: int = Field(3600, alias="DEPLOYMENT_TIMEOUT_SECONDS", gt=0)
     smoke_prompt: str = Field("Hello, who are you?", alias="SMOKE_PROMPT", min_length=1)
+    # Every adapter's default rate limits in the serving container (0: unlimited); a version's metadata overrides
+    adapter_rps: float = Field(0.0, alias="ADAPTER_RPS")
+    adapter_tpm: int = Field(0, alias="ADAPTER_TPM")
 
     @field_validator("rollback_alarms", mode="before")
     @classmethod
     def comma_separated(cls, value):
         return tuple(a for a in value.split(",") if a) if isinstance(value, str) else value
+
+    @field_validator("adapter_rps", mode="before")
+    @classmethod
+    def rps(cls, value):
+        return rate_limits.parse_rps(value, "ADAPTER_RPS")
+
+    @field_validator("adapter_tpm", mode="before")
+    @classmethod
+    def tpm(cls, value):
+        return rate_limits.parse_tpm(value, "ADAPTER_TPM")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None):

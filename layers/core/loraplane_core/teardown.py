@@ -1,7 +1,8 @@
 """Removes what the control plane created at run time on the endpoint, so that deleting the stack
 leaves no GPU instance running: the scaling targets and their policies (the variant's, the base
-component's) and the scale-from-zero alarm, adapter inference components, then base components, the
-endpoint, then the project's endpoint configs and models.
+component's) and the scale-from-zero alarms (the base component's, one per adapter component),
+adapter inference components, then base components, the endpoint, then the project's endpoint
+configs and models.
 
 CloudFormation does not know these resources (the Lambdas create them), so the stack's
 `EndpointCleanup` custom resource and `loraplane project delete` call `teardown` before the stack
@@ -40,12 +41,12 @@ class Teardown:
 
     def run(self) -> dict:
         self.lock()
-        # Scaling first: nothing may add a copy (or an instance) to what is being deleted.
-        self.delete_alarm()
-        self.delete_scaling(scaling.variant_resource(self.endpoint))
-        self.delete_scaling(scaling.component_resource(base_component(self.prefix)))
         components = self.components()
         adapters = [c for c, base in components.items() if base]
+        # Scaling first: nothing may add a copy (or an instance) to what is being deleted.
+        self.delete_alarms(adapters)
+        self.delete_scaling(scaling.variant_resource(self.endpoint))
+        self.delete_scaling(scaling.component_resource(base_component(self.prefix)))
         self.delete_components(adapters)
         self.delete_components([c for c, base in components.items() if not base])
         self.delete_endpoint()
@@ -87,15 +88,14 @@ class Teardown:
         _wait(f"inference components {names}", lambda: any(self.component_exists(n) for n in names),
               self.deadline, self.poll)
 
-    def delete_alarm(self) -> None:
-        """The scale-from-zero alarm: deleting its step policy leaves it (AWS deletes only target
-        tracking alarms with their policy)."""
+    def delete_alarms(self, adapter_components: list[str]) -> None:
+        """The scale-from-zero alarms, the base component's and those of `adapter_components`: deleting
+        their step policy leaves them (AWS deletes only target tracking alarms with their policy)."""
         if self.cloudwatch is None:
             return
-        name = scaling.from_zero_name(self.prefix)
-        if self.cloudwatch.describe_alarms(AlarmNames=[name]).get("MetricAlarms"):
-            self.cloudwatch.delete_alarms(AlarmNames=[name])
-            self.deleted["alarms"].append(name)
+        names = [scaling.from_zero_name(self.prefix),
+                 *[scaling.adapter_alarm_name(self.prefix, c) for c in adapter_components]]
+        self.deleted["alarms"] += scaling.delete_alarms(self.cloudwatch, names)
 
     def delete_scaling(self, resource: str) -> None:
         targets = self.autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource])
@@ -136,5 +136,5 @@ class Teardown:
 def teardown(sm, autoscaling, table, endpoint: str, prefix: str, deadline: float, poll: float = 5.0,
              cloudwatch=None) -> dict:
     """What was deleted, by kind. Raises TeardownIncomplete when `deadline` (epoch seconds) passes first.
-    Without `cloudwatch` the scale-from-zero alarm stays."""
+    Without `cloudwatch` the scale-from-zero alarms stay."""
     return Teardown(sm, autoscaling, table, endpoint, prefix, deadline, poll, cloudwatch).run()

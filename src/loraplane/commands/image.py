@@ -5,10 +5,24 @@ def add_parser(subparsers) -> None:
     image = subparsers.add_parser("image", help="the serving image").add_subparsers(dest="action", required=True)
     b = image.add_parser("build", help="build and push the serving image with the stack's CodeBuild project")
     b.add_argument("--no-wait", action="store_true", help="start the build and return (default: follow it to the end)")
-    b.add_argument("--poll-seconds", type=float, default=10, help="how often to check the build (default: 10)")
+    b.add_argument("--poll-seconds", type=poll_seconds, default=10,
+                   help="how often to check the build, 1-300 (default: 10)")
     b.add_argument("--stack-name", help="default: $LORAPLANE_STACK or loraplane-local")
     b.add_argument("--output", choices=["table", "json"], default="table")
     b.set_defaults(handler=build)
+
+
+def poll_seconds(text: str) -> float:
+    """1-300 s: 0 would call BatchGetBuilds without pause until AWS throttles it."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 1 <= value <= 300:
+        raise argparse.ArgumentTypeError(f"{text} is outside 1-300 seconds")
+    return value
 
 
 def build(args) -> int:
@@ -19,6 +33,12 @@ def build(args) -> int:
     from ..image import build as b
     from ..stack import describe, stack_name
 
+    from ..cli_errors import NotFound
+    from ..image.dockerfile import DOCKERFILE
+
+    if not DOCKERFILE.is_file():  # an installed copy of loraplane without the repository next to it
+        raise NotFound(f"no serving image Dockerfile at {DOCKERFILE}",
+                       "Run it from a checkout of the repository installed with `make install` (pip install -e .)")
     name, session = stack_name(args.stack_name), boto3.Session()
     outputs, _ = describe(name, session)
     b.check_outputs(outputs, name)

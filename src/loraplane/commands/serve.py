@@ -27,8 +27,26 @@ def add_parser(subparsers) -> None:
     p.add_argument("--pin", help="comma-separated adapters never evicted from the disk cache; loaded at start")
     p.add_argument("--preload", help="comma-separated adapters fetched and loaded at start")
     p.add_argument("--max-model-len", type=int)
+    p.add_argument("--adapter-rps", type=_limit("rps"), default=0.0, metavar="N",
+                   help="every adapter's rate limit, requests per second (decimals allowed); 0: none (default). "
+                        "Over it: 429 with Retry-After (docs/serving.md)")
+    p.add_argument("--adapter-tpm", type=_limit("tpm"), default=0, metavar="N",
+                   help="every adapter's limit of generated tokens per minute; 0: none (default)")
     p.add_argument("--sagemaker", action="store_true", help="take everything from SageMaker's environment")
     p.set_defaults(handler=serve)
+
+
+def _limit(kind: str):
+    def parse(text: str):
+        import argparse
+
+        from loraplane_core.adapters.rate_limits import LimitRejected, parse_rps, parse_tpm
+
+        try:
+            return parse_rps(text) if kind == "rps" else parse_tpm(text)
+        except LimitRejected as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return parse
 
 
 def serve(args) -> int:
@@ -47,5 +65,6 @@ def serve(args) -> int:
         max_loras=args.max_loras, max_cpu_loras=args.max_cpu_loras, disk_cache=args.disk_cache,
         pinned=tuple(n for n in (args.pin or "").split(",") if n), max_model_len=args.max_model_len,
         preload=tuple(n for n in (args.preload or "").split(",") if n),
+        adapter_rps=args.adapter_rps, adapter_tpm=args.adapter_tpm,
     ))
     return 0

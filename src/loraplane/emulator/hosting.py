@@ -6,7 +6,8 @@ A container is `loraplane serve --sagemaker` (what the image's `serve` entrypoin
 SageMaker's contract: the model artifact unpacked in SM_MODEL_DIR, the port in
 SAGEMAKER_BIND_TO_PORT, the Model's PrimaryContainer.Environment, and the emulator's AWS settings
 (so the server reads adapters from emulated S3). Output goes to a log file whose path and tail
-are part of every failure reason.
+are part of every failure reason; its EMF lines become CloudWatch metrics, as CloudWatch Logs makes
+them of a real container's output (emf.py).
 """
 import atexit
 import hashlib
@@ -24,6 +25,7 @@ from urllib.parse import urlparse
 
 import requests
 
+from .emf import LogMetrics
 from .local_aws import CREDENTIALS, REGION, free_port
 
 HEALTH_TIMEOUT = 600.0  # seconds; SageMaker's default ContainerStartupHealthCheckTimeoutInSeconds
@@ -138,6 +140,7 @@ class Hosting:
         self._models: dict[str, str] = {}  # artifact URI -> local model dir
         self._lock = threading.RLock()
         self._counter = 0
+        self.log_metrics = LogMetrics(self.put_metric_data)
 
     @property
     def health_timeout(self) -> float:
@@ -167,6 +170,12 @@ class Hosting:
                 "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
                 "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"]}
 
+    def put_metric_data(self, region: str, namespace: str, data: list[dict]) -> None:
+        import boto3
+
+        boto3.client("cloudwatch", endpoint_url=self.endpoint_url, region_name=region,
+                     **CREDENTIALS).put_metric_data(Namespace=namespace, MetricData=data)
+
     def s3(self, region: str = REGION):
         import boto3
 
@@ -180,17 +189,21 @@ class Hosting:
         n = self.next_id()
         env = {**self.aws_environment(region), "VLLM_CPU_KVCACHE_SPACE": "1",  # several may run at once
                "LORAPLANE_CACHE_DIR": str(self.workdir() / "adapter-cache" / f"{label}-{n}"),
+               # EMF metrics every few seconds, so `loraplane usage` sees an invocation soon (SageMaker: 60)
+               "LORAPLANE_METRICS_FLUSH_SECONDS": os.environ.get("LORAPLANE_METRICS_FLUSH_SECONDS", "5"),
                **(primary.get("Environment") or {})}
         container = Container(label, model_dir, env, self.workdir() / "logs" / f"{label}-{n}.log")
         with self._lock:
             self.containers.append(container)
             self.started.append(container)
+        self.log_metrics.watch(container.log_path, region)
         return container.start()
 
     def stop(self, container: Container | None) -> None:
         if container is None:
             return
         container.stop()
+        self.log_metrics.forget(container.log_path)  # its last flush, written while stopping
         with self._lock:
             if container in self.containers:
                 self.containers.remove(container)
@@ -201,6 +214,7 @@ class Hosting:
         for c in running:
             try:
                 c.stop()
+                self.log_metrics.forget(c.log_path)
             except Exception:  # noqa: BLE001 - stop the others anyway
                 pass
 

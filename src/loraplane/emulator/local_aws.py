@@ -25,6 +25,8 @@ def free_port() -> int:
 def ensure_port_free(host: str, port: int) -> None:
     """Raises PortInUse now: moto's threaded server would wait forever for a bind that failed in its thread.
     SO_REUSEADDR as the server sets it, so a port that only has connections in TIME_WAIT counts as free."""
+    if not 0 < port < 65536:
+        raise PortInUse(host, port, "not a TCP port (1-65535)")
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from loraplane_core.adapters.rate_limits import LimitRejected, parse_rps, parse_tpm
+
 LIVE_PREFIX = "live/"
 MANIFEST_KEY = f"{LIVE_PREFIX}manifest.json"
 DEFAULT_TTL_SECONDS = 5.0  # how long a container keeps the manifest it read (LORAPLANE_MANIFEST_TTL_SECONDS)
@@ -20,6 +22,21 @@ class LiveAdapter(BaseModel):
     version: int | str | None = None  # informational, like the two below
     package_arn: str | None = None
     base_model: str | None = None
+    # The adapter's own rate limits (model package metadata); None: the container's default applies.
+    requests_per_second: float | None = None
+    tokens_per_minute: int | None = None
+
+    @field_validator("requests_per_second", "tokens_per_minute", mode="before")
+    @classmethod
+    def limit_or_default(cls, v, info):
+        """A malformed limit falls back to the default: it must never make the whole manifest invalid
+        (that would stop serving every adapter)."""
+        if v is None:
+            return None
+        try:
+            return parse_rps(v) if info.field_name == "requests_per_second" else parse_tpm(v)
+        except LimitRejected:
+            return None
 
     @field_validator("sha256")
     @classmethod

@@ -9,7 +9,9 @@ A failed update leaves the old version serving: SageMaker rolls back, and check(
 """
 import time
 
+from loraplane_core.adapters import rate_limits
 from loraplane_core.adapters.live_manifest import LIVE_PREFIX, MANIFEST_KEY
+from loraplane_core.deployment import scaling
 from loraplane_core.deployment.payloads import BaseDeployment, BaseTarget
 from loraplane_core.endpoint_names import (
     base_component,
@@ -26,7 +28,9 @@ VARIANT = "AllTraffic"
 
 def container_environment(s, base_model: str) -> dict[str, str]:
     env = {"LORAPLANE_BASE_NAME": base_model, "LORAPLANE_MAX_LORA_RANK": str(s.max_lora_rank),
-           "LORAPLANE_MAX_ADAPTER_BYTES": str(s.max_adapter_bytes)}
+           "LORAPLANE_MAX_ADAPTER_BYTES": str(s.max_adapter_bytes),
+           "LORAPLANE_ADAPTER_RPS": rate_limits.rps_text(s.adapter_rps), "LORAPLANE_ADAPTER_TPM": str(s.adapter_tpm),
+           "LORAPLANE_ENDPOINT_NAME": s.endpoint_name}  # the EndpointName dimension of the container's metrics
     if s.serving_mode == "on-demand":
         env |= {"LORAPLANE_ADAPTER_SOURCE": f"s3://{s.adapter_bucket}/{LIVE_PREFIX}",
                 "LORAPLANE_ADAPTER_MANIFEST": f"s3://{s.adapter_bucket}/{MANIFEST_KEY}"}
@@ -185,4 +189,7 @@ def check(sm, s: Settings, dep: BaseDeployment) -> BaseDeployment:
         return dep.model_copy(update={"done": False, "status": ic_status})
     if ic["Specification"].get("ModelName") != dep.model_name:
         raise DeploymentFailed(f"update of {name} to {dep.model_name} rolled back: {ic.get('FailureReason')}")
+    if s.scale_to_zero and not dep.restored and not scaling.has_capacity(ic):
+        # At 0 copies: the smoke test next would find none (CheckBase wakes it). A rollback is not smoke-tested.
+        return dep.model_copy(update={"done": False, "status": scaling.NO_CAPACITY})
     return dep.model_copy(update={"done": True, "status": ic_status})

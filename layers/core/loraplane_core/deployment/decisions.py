@@ -34,10 +34,13 @@ class VersionView:
     registry_status: str  # ModelApprovalStatus now: Approved | Rejected | PendingManualApproval
     approved_at: str = ""  # ISO 8601 UTC of the approval in force, "" when not approved
     registry_modified: str = ""  # LastModifiedTime now
+    requests_per_second: float | None = None  # the package's own rate limits (None: the stack's default)
+    tokens_per_minute: int | None = None
 
     def target(self) -> AdapterTarget:
         return AdapterTarget(package_arn=self.package_arn, version=self.version, sha256=self.sha256,
-                             artifact_uri=self.artifact_uri, base_model=self.base_model)
+                             artifact_uri=self.artifact_uri, base_model=self.base_model,
+                             requests_per_second=self.requests_per_second, tokens_per_minute=self.tokens_per_minute)
 
 
 @dataclass(frozen=True)

@@ -52,10 +52,14 @@ class AdapterTarget(BaseModel):
     sha256: str
     artifact_uri: str
     base_model: str | None = None
+    # From the package's metadata (rate_limits.from_metadata); None: the stack's default applies
+    requests_per_second: float | None = None
+    tokens_per_minute: int | None = None
 
     def manifest_entry(self) -> LiveAdapter:
         return LiveAdapter(sha256=self.sha256, version=self.version, package_arn=self.package_arn,
-                           base_model=self.base_model)
+                           base_model=self.base_model, requests_per_second=self.requests_per_second,
+                           tokens_per_minute=self.tokens_per_minute)
 
 
 class AdapterPlan(BaseModel):

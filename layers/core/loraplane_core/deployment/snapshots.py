@@ -2,8 +2,10 @@
 before a decision. The registry is read now, under the endpoint lock, never taken from an event:
 an event or a reconciler replay may describe a decision the user has since overturned."""
 import datetime
+import logging
 
 from loraplane_core import approved_bases
+from loraplane_core.adapters import rate_limits
 from loraplane_core.aws import AwsClients
 from loraplane_core.deployment import transitions, versions
 from loraplane_core.deployment.decisions import (
@@ -17,6 +19,8 @@ from loraplane_core.deployment.serving_modes import serving_mode
 from loraplane_core.package_events import PackageChange, artifact_of
 from loraplane_core.sagemaker_gateway import describe
 from loraplane_core.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 def seen_of(table, package_arn: str) -> Seen | None:
@@ -46,11 +50,14 @@ def version_view(c: AwsClients, item: dict) -> VersionView:
     # A package deleted from the registry must not serve, nor block its adapter's other versions.
     described = describe(c.sagemaker.describe_model_package, ModelPackageName=item["package_arn"]) or \
         {"ModelApprovalStatus": "Rejected"}
+    rps, tpm, problems = rate_limits.from_metadata(described.get("CustomerMetadataProperties"))
+    if problems:  # the version still serves, under the stack's default limits
+        logger.warning("%s: rate limit metadata ignored: %s", item["package_arn"], "; ".join(problems))
     return VersionView(package_arn=item["package_arn"], version=int(item["package_version"]), sha256=item["sha256"],
                        artifact_uri=item["artifact_uri"], base_model=item.get("base_model"),
                        state=item.get("state", "registered"), registry_status=described["ModelApprovalStatus"],
                        approved_at=approved_at(seen_of(c.catalog, item["package_arn"]), described),
-                       registry_modified=modified_of(described))
+                       registry_modified=modified_of(described), requests_per_second=rps, tokens_per_minute=tpm)
 
 
 def version_views(c: AwsClients, adapter: str) -> tuple[VersionView, ...]:

@@ -99,6 +99,11 @@ def apply_adapter(c: AwsClients, s: Settings, request: ApplyAdapter) -> AdapterP
         # may serve - never a version just rejected - then fail; the state retries the whole apply.
         restore_adapter(mode, plan.adapter, decisions.adapter_rollback_target(plan))
         raise
+    if plan.outcome == "deploy":  # scaled to zero: wake the base now, so that its copy is up by the smoke test
+        scaling.ensure_capacity(c.sagemaker, s)
+        scaling.watch_adapter(c.autoscaling, c.cloudwatch, s, plan.adapter)
+    elif plan.outcome == "retire":
+        scaling.unwatch_adapter(c.cloudwatch, s, plan.adapter)
     return plan
 
 
@@ -120,6 +125,8 @@ def check_adapter(c: AwsClients, s: Settings, request: CheckAdapter,
     mode, until = serving_mode(c, s), time.time() + poll_seconds
     while True:
         status, reason = mode.status(plan.adapter, plan.target.artifact_uri if plan.target else None)
+        if status == "InService" and not scaling.ensure_capacity(c.sagemaker, s):
+            status = scaling.NO_CAPACITY  # the adapter is there, no base copy serves it yet: a smoke test would fail
         if status == "InService":
             return plan.model_copy(update={"ready": True})
         if status in ("Failed", "Missing"):
@@ -140,6 +147,7 @@ def rollback_adapter(c: AwsClients, s: Settings, request: RollBackAdapter) -> Ad
         mode.apply(plan.adapter, previous.artifact_uri, previous.manifest_entry())
         return AdapterRollback(restored=previous.version)
     mode.remove(plan.adapter)
+    scaling.unwatch_adapter(c.cloudwatch, s, plan.adapter)
     return AdapterRollback(restored=None)
 
 
@@ -151,14 +159,20 @@ def start_base(c: AwsClients, s: Settings, request: StartBase) -> BaseDeployment
     target = decisions.base_target(snap, request.change)
     if target is None:
         return BaseDeployment(kind="none", done=True, change=acted_on)
-    return base_endpoint.start(c.sagemaker, s, target).model_copy(update={"change": acted_on})
+    dep = base_endpoint.start(c.sagemaker, s, target).model_copy(update={"change": acted_on})
+    if dep.done and dep.kind == "unchanged" and not scaling.ensure_capacity(c.sagemaker, s):
+        return dep.model_copy(update={"done": False, "status": scaling.NO_CAPACITY})  # CheckBase waits for the copy
+    return dep
 
 
 def check_base(c: AwsClients, s: Settings, request: CheckBase, poll_seconds: float = BASE_POLL_SECONDS) -> BaseDeployment:
-    """Looks every few seconds, for up to `poll_seconds`, then hands the longer wait to the ASL."""
+    """Looks every few seconds, for up to `poll_seconds`, then hands the longer wait to the ASL.
+    A base component in service at 0 copies (ScaleToZero) is woken here, after any update of it."""
     until = time.time() + poll_seconds
     while True:
         dep = base_endpoint.check(c.sagemaker, s, request.deployment)
+        if dep.status == scaling.NO_CAPACITY:
+            scaling.ensure_capacity(c.sagemaker, s)
         if dep.done or dep.component_missing or time.time() > until:
             return dep
         time.sleep(3)
@@ -194,6 +208,7 @@ def reattach_adapters(c: AwsClients, s: Settings, request: ReattachAdapters) -> 
     for adapter in plan.stop:
         if adapter in served:
             mode.remove(adapter)
+            scaling.unwatch_adapter(c.cloudwatch, s, adapter)
             result.retired.append(adapter)
     for adapter, v in plan.serve.items():
         if served.get(adapter) != v.sha256:
@@ -202,7 +217,8 @@ def reattach_adapters(c: AwsClients, s: Settings, request: ReattachAdapters) -> 
             versions.set_state_of(table, adapter, v.package_arn, "live", approved_at=v.approved_at)
         result.attached.append(f"{adapter} v{v.version}")
     floor = base_endpoint.managed_min_instances(c.sagemaker, s) if s.serving_mode != "on-demand" else None
-    result.scaling = scaling.ensure_scaling(c.autoscaling, c.cloudwatch, s, floor)
+    live = tuple(sorted(plan.serve)) if s.serving_mode != "on-demand" else ()
+    result.scaling = scaling.ensure_scaling(c.autoscaling, c.cloudwatch, s, floor, adapters=live)
     return result
 
 

@@ -194,7 +194,7 @@ class AlarmResource(_Provisioned, CloudFormationModel):
             period=int(p.get("Period", 60)), threshold=float(p.get("Threshold", 0)), statistic=p.get("Statistic"),
             description=p.get("AlarmDescription", ""), dimensions=p.get("Dimensions", []),
             alarm_actions=p.get("AlarmActions", []), extended_statistic=p.get("ExtendedStatistic"),
-            treat_missing_data=p.get("TreatMissingData"))
+            treat_missing_data=p.get("TreatMissingData"), tags=p.get("Tags", []))
         return cls(name, {"Arn": alarm.alarm_arn})
 
     @classmethod
