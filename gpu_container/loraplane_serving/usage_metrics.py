@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from collections import Counter
@@ -123,10 +124,17 @@ def counter_totals(counter) -> dict[str, float]:
     return totals
 
 
+
+def _write_line(line: str) -> None:
+    """One write per document (print() writes the text and the newline apart: another writer's output
+    could land between them and spoil the JSON line CloudWatch reads)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
 class Publisher:
     def __init__(self, endpoint: str | None = None, write=None, max_adapters: int = MAX_ADAPTERS, clock=time.time):
         self.endpoint, self.max_adapters, self.clock = endpoint, max_adapters, clock
-        self.write = write or (lambda line: print(line, flush=True))
+        self.write = write or _write_line
         self.window = Window(max_adapters)
         self.lock = threading.Lock()
         self.last: dict[tuple[str, str], float] = {}  # (counter, label) -> total at the last flush

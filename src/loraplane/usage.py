@@ -49,10 +49,11 @@ def check_adapter(name: str) -> str:
 
 
 def window(since: datetime.timedelta, now: datetime.datetime | None = None) -> tuple[datetime.datetime, ...]:
-    """[start, end): whole hours, the current one included (hourly periods start on the hour)."""
-    hour = (now or datetime.datetime.now(datetime.timezone.utc)).replace(minute=0, second=0, microsecond=0)
-    end = hour + datetime.timedelta(hours=1)
-    return end - since, end
+    """[start, end): the whole hours that hold the last `since`, the current one included (hourly
+    periods start on the hour; `--since 1h` at 10:00:30 reads 09:00-11:00, not 30 seconds)."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    floor = lambda t: t.replace(minute=0, second=0, microsecond=0)  # noqa: E731
+    return floor(now - since), floor(now) + datetime.timedelta(hours=1)
 
 
 def adapters_to_read(session, outputs: dict, endpoint: str, namespace: str) -> list[str]:

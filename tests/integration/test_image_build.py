@@ -33,8 +33,16 @@ def no_faults_left():
     faults.clear()
 
 
+@pytest.fixture(autouse=True)
+def no_pause_between_polls(monkeypatch):
+    """--poll-seconds is at least 1 (AWS would throttle less); the emulator's build needs no wait."""
+    import loraplane.image.build as build_module
+
+    monkeypatch.setattr(build_module.time, "sleep", lambda seconds: None)
+
+
 def image_build(capsys, *extra: str) -> tuple[int, str, str]:
-    rc = main(["image", "build", "--stack-name", STACK, "--poll-seconds", "0", *extra])
+    rc = main(["image", "build", "--stack-name", STACK, "--poll-seconds", "1", *extra])
     out, err = capsys.readouterr()
     return rc, out, err
 

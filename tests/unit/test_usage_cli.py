@@ -36,9 +36,12 @@ def test_any_text_is_a_window_or_a_named_rejection(text):
     assert HOUR <= window <= usage.MAX_SINCE and window % HOUR == datetime.timedelta(0)
 
 
-def test_the_window_is_whole_hours_ending_with_the_current_one():
+def test_the_window_is_the_whole_hours_holding_the_last_since():
     start, end = usage.window(3 * HOUR, datetime.datetime(2026, 5, 1, 10, 42, 7, tzinfo=datetime.timezone.utc))
-    assert (start.hour, end.hour, end - start) == (8, 11, 3 * HOUR)
+    assert (start.hour, end.hour, end - start) == (7, 11, 4 * HOUR)
+    # just after the hour: the hour before is read too (a request at 09:59 counts for --since 1h)
+    start, end = usage.window(HOUR, datetime.datetime(2026, 5, 1, 10, 0, 30, tzinfo=datetime.timezone.utc))
+    assert (start.hour, end.hour) == (9, 11)
 
 
 def test_adapter_names_are_checked():

@@ -181,7 +181,8 @@ def delete_alarms(cloudwatch, names: list[str]) -> list[str]:
     """Deletes those of `names` that exist (DeleteAlarms fails on a missing one); the names deleted."""
     gone = []
     for i in range(0, len(names), 100):  # DescribeAlarms takes 100 names at most
-        found = [a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNames=names[i:i + 100])["MetricAlarms"]]
+        found = [a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNames=names[i:i + 100], MaxRecords=100)[
+            "MetricAlarms"]]
         if found:
             cloudwatch.delete_alarms(AlarmNames=found)
             gone += found

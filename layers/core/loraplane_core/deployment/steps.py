@@ -4,6 +4,8 @@ import datetime
 import logging
 import time
 
+from botocore.exceptions import ClientError
+
 from loraplane_core.aws import AwsClients
 from loraplane_core.deployment import (
     base_endpoint,
@@ -101,9 +103,13 @@ def apply_adapter(c: AwsClients, s: Settings, request: ApplyAdapter) -> AdapterP
         raise
     if plan.outcome == "deploy":  # scaled to zero: wake the base now, so that its copy is up by the smoke test
         scaling.ensure_capacity(c.sagemaker, s)
-        scaling.watch_adapter(c.autoscaling, c.cloudwatch, s, plan.adapter)
-    elif plan.outcome == "retire":
-        scaling.unwatch_adapter(c.cloudwatch, s, plan.adapter)
+    try:  # the adapter serves already: a failed alarm call must not roll it back (reattach puts alarms again)
+        if plan.outcome == "deploy":
+            scaling.watch_adapter(c.autoscaling, c.cloudwatch, s, plan.adapter)
+        elif plan.outcome == "retire":
+            scaling.unwatch_adapter(c.cloudwatch, s, plan.adapter)
+    except ClientError:
+        logger.exception("scale-from-zero alarm of %s not updated", plan.adapter)
     return plan
 
 
