@@ -10,7 +10,7 @@ PIP_VERSION := 26.3
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install demo test test-random test-unit test-integration test-template test-serving lint build lock image clean publish pipeline
+.PHONY: install demo bench test test-random test-unit test-integration test-template test-serving lint build lock image clean publish pipeline
 
 install: $(STAMP)
 
@@ -48,6 +48,17 @@ demo: install
 
 test: install
 	$(BIN)/pytest
+
+# Every benchmark, each printing its figures with their baseline (docs/benchmarks.md has the last run).
+# Long on 2 cores (about an hour); BURST_UPLOADS=1000 for the issue's full burst.
+BURST_UPLOADS ?= 300
+bench: install
+	$(BIN)/python benchmarks/lambda_cold_import.py
+	$(BIN)/python benchmarks/validate_memory.py
+	$(BIN)/python benchmarks/ingest_latency.py
+	$(BIN)/python benchmarks/control_plane_burst.py --uploads $(BURST_UPLOADS) --approvals 50
+	$(BIN)/python benchmarks/deployment_latency.py
+	$(BIN)/python benchmarks/serving.py
 
 # The same suite with the modules, and the tests in each, in a random order (the seed is printed;
 # `make test-random SEED=n` repeats one). No test may depend on another's order or leftovers.

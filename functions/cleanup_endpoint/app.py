@@ -5,7 +5,6 @@ deleting it again retries the teardown, which carries on where it stopped)."""
 import time
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
 
 from loraplane_core import cfn_response
 from loraplane_core.aws import clients
@@ -20,9 +19,9 @@ MARGIN_S = 60  # time kept to answer CloudFormation before the Lambda times out
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context) -> None:
-    request = CloudFormationCustomResourceEvent(event)
-    physical_id = request.get("PhysicalResourceId") or f"{SETTINGS.endpoint_name}-cleanup"
-    if request.request_type != "Delete":
+    # A plain dict: Powertools' data classes package imports every event class (~20 ms of cold start).
+    physical_id = event.get("PhysicalResourceId") or f"{SETTINGS.endpoint_name}-cleanup"
+    if event.get("RequestType") != "Delete":
         cfn_response.send(event, "SUCCESS", physical_id, "nothing to do until the stack is deleted")
         return
     deadline = time.time() + context.get_remaining_time_in_millis() / 1000 - MARGIN_S

@@ -1,5 +1,5 @@
 """Adapter decisions on the endpoint: apply (go live / retire), check until in service, roll back."""
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
@@ -8,14 +8,13 @@ from loraplane_core.deployment.payloads import AdapterRequest, ApplyAdapter, Che
 from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 
-logger, tracer, metrics = Logger(), Tracer(), Metrics()
+logger, metrics = Logger(), Metrics()
 SETTINGS = Settings.from_env()
 CLIENTS = clients(SETTINGS)
 STEPS = {ApplyAdapter: steps.apply_adapter, CheckAdapter: steps.check_adapter, RollBackAdapter: steps.rollback_adapter}
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=AdapterRequest)
 def lambda_handler(request: AdapterRequest, context) -> dict:

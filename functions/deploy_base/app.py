@@ -1,6 +1,6 @@
 """Base model decisions on the endpoint: start the create/update, check it, create the base
 component of a new endpoint, roll back, and re-attach the adapters built for the new base model."""
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
@@ -11,7 +11,7 @@ from loraplane_core.deployment.payloads import (
 from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 
-logger, tracer, metrics = Logger(), Tracer(), Metrics()
+logger, metrics = Logger(), Metrics()
 SETTINGS = Settings.from_env()
 CLIENTS = clients(SETTINGS)
 STEPS = {StartBase: steps.start_base, CheckBase: steps.check_base, CreateBaseComponent: steps.create_base_component,
@@ -19,7 +19,6 @@ STEPS = {StartBase: steps.start_base, CheckBase: steps.check_base, CreateBaseCom
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=BaseRequest)
 def lambda_handler(request: BaseRequest, context) -> dict:

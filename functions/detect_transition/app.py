@@ -1,5 +1,5 @@
 """Deployment step 1: a registry event becomes a deployment only if it is a real, new decision."""
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
@@ -8,13 +8,12 @@ from loraplane_core.deployment.payloads import TransitionRequest
 from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 
-logger, tracer, metrics = Logger(), Tracer(), Metrics()
+logger, metrics = Logger(), Metrics()
 SETTINGS = Settings.from_env()
 CLIENTS = clients(SETTINGS)
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=TransitionRequest)
 def lambda_handler(request: TransitionRequest, context) -> dict:

@@ -1,5 +1,5 @@
 """Takes or gives back the endpoint's lock: endpoint changes never overlap."""
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
@@ -8,14 +8,13 @@ from loraplane_core.deployment.payloads import AcquireLock, LockRequest, Release
 from loraplane_core.observability import emit
 from loraplane_core.settings import LockSettings
 
-logger, tracer, metrics = Logger(), Tracer(), Metrics()
+logger, metrics = Logger(), Metrics()
 SETTINGS = LockSettings.from_env()
 CLIENTS = clients(SETTINGS)
 STEPS = {AcquireLock: steps.acquire_lock, ReleaseLock: steps.release_lock}
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=LockRequest)
 def lambda_handler(request: LockRequest, context) -> dict:

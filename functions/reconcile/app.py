@@ -1,18 +1,17 @@
 """Scheduled: compares the registry with what the endpoint serves; reports and repairs drift."""
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 
 from loraplane_core.aws import clients
 from loraplane_core.deployment.reconciler import reconcile
 from loraplane_core.observability import emit
 from loraplane_core.settings import ReconcileSettings
 
-logger, tracer, metrics = Logger(), Tracer(), Metrics()
+logger, metrics = Logger(), Metrics()
 SETTINGS = ReconcileSettings.from_env()
 CLIENTS = clients(SETTINGS)
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context) -> dict:
     # Scheduled events carry nothing we need; {"repair": false} reports without repairing.

@@ -1,5 +1,5 @@
 """Ingest step 3 (and the failure path): write the outcome to the catalog, once."""
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
@@ -8,13 +8,12 @@ from loraplane_core.ingest.payloads import RecordRequest, RecordResult
 from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 
-logger, tracer, metrics = Logger(), Tracer(), Metrics()
+logger, metrics = Logger(), Metrics()
 SETTINGS = Settings.from_env()
 CLIENTS = clients(SETTINGS)
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=RecordRequest)
 def lambda_handler(request: RecordRequest, context) -> dict:

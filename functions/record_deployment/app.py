@@ -1,5 +1,5 @@
 """Last deployment step (and the failure path): version states in the catalog, and a notification."""
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
@@ -8,13 +8,12 @@ from loraplane_core.deployment.payloads import DeploymentRecord, FailureRecord
 from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 
-logger, tracer, metrics = Logger(), Tracer(), Metrics()
+logger, metrics = Logger(), Metrics()
 SETTINGS = Settings.from_env()
 CLIENTS = clients(SETTINGS)
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=DeploymentRecord)
 def lambda_handler(record: DeploymentRecord, context) -> dict:

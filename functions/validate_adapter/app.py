@@ -1,5 +1,5 @@
 """Ingest step 1: is the upload complete, valid, and new? Stages the serving artifact if so."""
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
@@ -8,18 +8,18 @@ from loraplane_core.ingest.payloads import ValidateRequest
 from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 
-logger, tracer, metrics = Logger(), Tracer(), Metrics()
+logger, metrics = Logger(), Metrics()
 SETTINGS = Settings.from_env()
 CLIENTS = clients(SETTINGS)
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=ValidateRequest)
 def lambda_handler(request: ValidateRequest, context) -> dict:
     result = validate_upload(CLIENTS, SETTINGS, request.event, request.final)
-    logger.info("validated upload", extra={"outcome": result.outcome, "adapter": result.adapter_name, "reason": result.reason})
+    logger.info("validated upload",
+                extra={"outcome": result.outcome, "adapter": result.adapter_name, "reason": result.reason})
     emit("Upload", outcome=result.outcome)
     if result.outcome == "rejected":
         emit("UploadRejected", reason=result.reason or "unknown")

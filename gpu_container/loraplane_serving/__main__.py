@@ -13,6 +13,7 @@ ENVIRONMENT = """environment (docs/serving.md, docs/configuration.md):
   SM_NUM_GPUS                   tensor-parallel size
   LORAPLANE_ADAPTER_SOURCE      s3://bucket/prefix/ or a directory with one folder per adapter
   LORAPLANE_ADAPTER_MANIFEST    on-demand mode: s3://bucket/live/manifest.json
+  LORAPLANE_PREFETCH_CONCURRENCY  on-demand mode: live adapters fetched at once before requests (default 2; 0: off)
   LORAPLANE_BASE_NAME           base model id adapters must name
   LORAPLANE_MAX_LORA_RANK       largest adapter rank served (default 64)
   LORAPLANE_GPU_ADAPTER_MEMORY  / LORAPLANE_CPU_ADAPTER_MEMORY   adapter slot budgets, e.g. 2GiB

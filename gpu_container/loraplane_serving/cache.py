@@ -2,6 +2,13 @@
 validate with the ingest rules, keep within a byte budget by evicting the least recently used
 adapter that is not pinned.
 
+A fetch streams each file into the cache folder's staging copy (the weights hashed and their header
+read as they are written, an archive extracted as it arrives) and renames the folder into place; the
+engine loads it from there. Nothing is copied or read twice.
+
+A prefetch (prefetch.py) passes `spare`: the adapters it must not evict; if the adapter does not fit
+beside them it raises NoRoom after the listing, before any download.
+
 An evicted (or forgotten) adapter leaves the index at once, so the next request fetches it again
 into a new folder; its old folder is only *retired*: vLLM may still read it (its CPU tier reloads
 adapters from disk) until the serving layer has dropped the adapter from the engine and no request
@@ -19,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from loraplane_core.adapters.base_profile import BaseModelProfile
-from loraplane_core.adapters.upload_layout import ARCHIVE_FILE, WEIGHTS_FILE
-from loraplane_core.adapters.staging import stage_files
+from loraplane_core.adapters.upload_layout import ARCHIVE_FILE, CONFIG_FILE, WEIGHTS_FILE
+from loraplane_core.adapters.staging import stage_streams
 from loraplane_core.adapters.validation import Policy, ValidatedAdapter, validate_adapter_dir
 
 from . import names
@@ -31,6 +38,17 @@ class AdapterNotFound(Exception):
     def __init__(self, name: str):
         super().__init__(f"adapter '{name}' not found")
         self.name = name
+
+
+class NoRoom(Exception):
+    """A prefetch's adapter does not fit in the disk budget beside the adapters it must spare."""
+
+    def __init__(self, name: str, size: int, room: int):
+        super().__init__(f"adapter '{name}' ({size} bytes) does not fit in the {room} bytes a prefetch may use")
+        self.name, self.size, self.room = name, size, room
+
+
+Spare = Callable[[str], bool]  # names a prefetch must not evict (pinned ones never are)
 
 
 @dataclass
@@ -64,9 +82,10 @@ class AdapterCache:
         with self._lock:
             return list(self._entries)
 
-    async def get(self, name: str) -> tuple[Entry, bool]:
-        """(entry, hit). Raises AdapterNotFound, AdapterRejected, or the source's error.
-        The fetch runs as its own task: a waiter that is cancelled (client gone) does not cancel it."""
+    async def get(self, name: str, spare: Spare | None = None) -> tuple[Entry, bool]:
+        """(entry, hit). Raises AdapterNotFound, AdapterRejected, the source's error, or (only with
+        `spare`, a prefetch) NoRoom. The fetch runs as its own task: a waiter that is cancelled
+        (client gone) does not cancel it."""
         # Registered inference components go by their component name; the rest by adapter name.
         # Either rule also keeps names from escaping the cache directory.
         names.check(name, component=name in self.sources)
@@ -76,10 +95,19 @@ class AdapterCache:
                 return self._entries[name], True
         task = self._inflight.get(name)
         if task is None:
-            task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._fetch, name, self._generation[name]))
+            fetch = asyncio.to_thread(self._fetch, name, self._generation[name], spare)
+            task = asyncio.get_running_loop().create_task(fetch)
             self._inflight[name] = task
             task.add_done_callback(lambda t: self._fetch_done(name, t))
-        return await asyncio.shield(task), False
+        try:
+            return await asyncio.shield(task), False
+        except NoRoom:
+            if spare is not None:
+                raise
+        # A request joined a prefetch that found no room: a request's fetch may evict.
+        if self._inflight.get(name) is task:
+            del self._inflight[name]
+        return await self.get(name)
 
     def _fetch_done(self, name: str, task: asyncio.Task) -> None:
         if self._inflight.get(name) is task:
@@ -127,17 +155,26 @@ class AdapterCache:
             self._retired = [r for r in self._retired if r not in ready]
         return ready
 
-    def _fetch(self, name: str, generation: int) -> Entry:
+    def _room(self, spare: Spare) -> int:
+        with self._lock:
+            return self.max_bytes - sum(e.size for n, e in self._entries.items() if e.pinned or spare(n))
+
+    def _fetch(self, name: str, generation: int, spare: Spare | None = None) -> Entry:
         t0 = time.perf_counter()
         source = self.sources.get(name, self.source)
         files = source.list_files(name)
         if not files:
             raise AdapterNotFound(name)
+        from_archive = WEIGHTS_FILE not in files and ARCHIVE_FILE in files
+        if spare is not None:  # a prefetch: only into the room it may take
+            size = files[ARCHIVE_FILE] if from_archive else sum(files.get(f, 0) for f in (CONFIG_FILE, WEIGHTS_FILE))
+            if size > (room := self._room(spare)):
+                raise NoRoom(name, size, room)
         staging = tempfile.mkdtemp(dir=os.path.join(self.root, ".staging"))
         try:
-            stage_files(files, lambda filename, path: source.download(name, filename, path), staging,
-                        self.policy.max_bytes, from_archive=WEIGHTS_FILE not in files and ARCHIVE_FILE in files)
-            adapter = validate_adapter_dir(staging, self.policy, self.base)
+            weights = stage_streams(files, lambda filename, sink: source.stream(name, filename, sink), staging,
+                                    self.policy.max_bytes, from_archive)
+            adapter = validate_adapter_dir(staging, self.policy, self.base, weights)
             # A new folder per fetch: a retired one may still be read by the engine.
             final = os.path.join(self.root, name, f"{adapter.sha256[:16]}-{uuid.uuid4().hex[:8]}")
             os.makedirs(os.path.dirname(final), exist_ok=True)
@@ -151,14 +188,18 @@ class AdapterCache:
                 self._retired.append((name, final))
                 return entry
             self._entries[name] = entry
-        self._evict(keep=name)
+        self._evict(keep=name, spare=spare)
         return entry
 
-    def _evict(self, keep: str) -> None:
+    def _evict(self, keep: str, spare: Spare | None = None) -> None:
         while True:
             with self._lock:
                 total = sum(e.size for e in self._entries.values())
-                victim = next((n for n, e in self._entries.items() if not e.pinned and n != keep), None)
+                victim = next((n for n, e in self._entries.items()
+                               if not e.pinned and n != keep and not (spare and spare(n))), None)
+                kept = self._entries.get(keep)
+                if total > self.max_bytes and victim is None and spare is not None and kept and not kept.pinned:
+                    victim = keep  # a prefetch that no longer fits (requests came meanwhile) yields
                 if total <= self.max_bytes or victim is None:
                     return
                 entry = self._entries.pop(victim)

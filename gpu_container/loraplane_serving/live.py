@@ -3,7 +3,7 @@ sha256 of its weights), so a version the control plane has retired stops being s
 the manifest's TTL. Adapters registered through POST /adapters are not governed by the manifest."""
 import time
 
-from .cache import AdapterCache, AdapterNotFound, Entry
+from .cache import AdapterCache, AdapterNotFound, Entry, Spare
 from .manifest import LiveManifest
 
 
@@ -25,24 +25,24 @@ class LiveGate:
         # so a wrong manifest costs two downloads per TTL, not two per request.
         self._mismatch: dict[str, tuple[str, str, float]] = {}
 
-    async def get(self, name: str) -> tuple[Entry, bool]:
-        """(entry, hit) as AdapterCache.get. Raises NotLive (any cached copy dropped), VersionMismatch,
-        ManifestUnavailable, or what the cache raises."""
+    async def get(self, name: str, spare: Spare | None = None) -> tuple[Entry, bool]:
+        """(entry, hit) as AdapterCache.get (`spare`: a prefetch's). Raises NotLive (any cached copy
+        dropped), VersionMismatch, ManifestUnavailable, or what the cache raises."""
         if name in self.cache.sources:
-            return await self.cache.get(name)
+            return await self.cache.get(name, spare)
         live = await self._live(name)
         known = self._mismatch.get(name)
         if known and known[0] == live and self.clock() - known[2] < self.manifest.ttl:
             raise VersionMismatch(name, live, known[1])
-        entry, hit = await self.cache.get(name)
+        entry, hit = await self.cache.get(name, spare)
         if entry.adapter.sha256 != live and hit:  # the cached copy is a version no longer live
             self.cache.drop(name, entry)
-            entry, hit = await self.cache.get(name)
+            entry, hit = await self.cache.get(name, spare)
         if entry.adapter.sha256 != live:
             # The live prefix and the manifest disagree: a publish is under way. Re-read both once.
             self.cache.drop(name, entry)
             live = await self._live(name, force=True)
-            entry, hit = await self.cache.get(name)
+            entry, hit = await self.cache.get(name, spare)
             if entry.adapter.sha256 != live:
                 self.cache.drop(name, entry)
                 self._mismatch[name] = (live, entry.adapter.sha256, self.clock())

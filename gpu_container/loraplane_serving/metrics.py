@@ -26,6 +26,8 @@ RATE_LIMITED = Counter("loraplane_adapter_rate_limited", "Requests refused (429)
 RESIDENT = Gauge("loraplane_resident_adapters", "Adapters resident per tier", ["tier"])
 MANIFEST_RELOADS = Counter("loraplane_manifest_reloads", "Reads of the live manifest by outcome "
                            "(read, not_modified, missing, invalid, failed)", ["outcome"])
+PREFETCHES = Counter("loraplane_adapter_prefetches", "Background fetches of live adapters by outcome (loaded: "
+                     "also into the engine; fetched; resident; no_room; not_live; failed)", ["outcome"])
 LIVE_ADAPTERS = Gauge("loraplane_live_adapters", "Adapters in the live manifest in use (0 if it is missing or malformed)")
 
 _labelled: set[str] = set()

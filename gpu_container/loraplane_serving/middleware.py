@@ -19,7 +19,8 @@ from .live import NotLive, VersionMismatch
 from .manifest import ManifestUnavailable
 from .shapes import (ADAPTER_HEADER, ALIAS_HEADER, CUSTOM_ATTRIBUTES_HEADER, normalize, parse_registration,
                      registration_fields, tgi_response)
-from .sources import open_source
+from .prefetch import Prefetcher
+from .sources import SingleAdapterSource
 
 log = logging.getLogger("loraplane.serving")
 
@@ -113,14 +114,15 @@ class LoraPlaneMiddleware:
             await self.refresh_gauges(scope)
         return await self.app(scope, receive, send)
 
-    # -- start-up: preload ------------------------------------------------------------------------
+    # -- start-up: preload, prefetch -----------------------------------------------------------
     def after_startup(self, scope, send):
         async def watch(message):
             if message["type"] == "lifespan.shutdown.complete":
                 usage_metrics.flush_at_exit()  # the last interval's metrics, before the process ends
             await send(message)
             if message["type"] == "lifespan.startup.complete":
-                for job in (self.preload(scope), usage_metrics.run(scope)):  # preload; EMF metrics every interval
+                # preload; prefetch of live adapters (on-demand mode); EMF metrics every interval
+                for job in (self.preload(scope), self.prefetch(scope), usage_metrics.run(scope)):
                     task = asyncio.create_task(job)
                     self.background.add(task)
                     task.add_done_callback(self.background.discard)
@@ -141,6 +143,31 @@ class LoraPlaneMiddleware:
                 await scope["app"].state.openai_serving_models.resolve_lora(name)
             finally:
                 self.release(name)
+
+    async def prefetch(self, scope) -> None:
+        rt = runtime.get()
+        if rt.live and rt.prefetch_concurrency:
+            await Prefetcher(rt.live, hold=self.hold, release=self.release, in_use=lambda n: self.in_flight[n] > 0,
+                             load=lambda name, folder: self.load_if_room(scope, name, folder),
+                             tidy=lambda: self.release_retired(scope), concurrency=rt.prefetch_concurrency).run()
+
+    async def load_if_room(self, scope, name: str, folder: str) -> bool:
+        """A prefetched adapter into the engine, only if its CPU tier has a free entry (evicts nothing)."""
+        models = scope["app"].state.openai_serving_models
+        try:
+            await self.point_engine_at(scope, name, folder)  # an older version's registration goes
+            engine = models.engine_client
+            if len(await engine.list_loras()) >= engine.vllm_config.lora_config.max_cpu_loras:
+                return False
+            loaded = await models.resolve_lora(name)
+        except Exception as e:  # noqa: BLE001 - the first request loads it
+            log.warning("prefetched adapter %s not loaded into the engine: %s", names.shown(name), one_line(str(e)))
+            return False
+        return not hasattr(loaded, "error")  # vLLM's ErrorResponse
+
+    def hold(self, name: str) -> None:
+        """The adapter is in use (its folder stays) until release."""
+        self.in_flight[name] += 1
 
     def release(self, name: str) -> None:
         """One use of the adapter ended; idle names leave the counter (it would grow with every name)."""
@@ -217,7 +244,7 @@ class LoraPlaneMiddleware:
             if request:
                 metrics.REQUESTS.labels(label).inc()
             return refused, False
-        self.in_flight[adapter] += 1  # its folder must stay from here on
+        self.hold(adapter)  # its folder must stay from here on
         try:
             entry, hit = await runtime.get().adapter(adapter)
             await self.point_engine_at(scope, adapter, entry.path)
@@ -370,19 +397,3 @@ class LoraPlaneMiddleware:
         except Exception:  # noqa: BLE001 - metrics must not fail the scrape
             pass
 
-
-class SingleAdapterSource:
-    """The `src` of POST /adapters: one adapter's files directly under an S3 prefix or a directory."""
-
-    def __init__(self, src: str):
-        parent, _, self.leaf = src.rstrip("/").rpartition("/")
-        if not parent or self.leaf in ("", ".", "..") or (src.startswith("s3://") and parent == "s3:/"):
-            raise BadRequest(f"'src': '{src[:200]}' names no adapter folder (s3://bucket/prefix/name/ or /dir/name)",
-                             "INVALID_PARAMETER")
-        self.inner, self.uri = open_source(parent + "/"), src
-
-    def list_files(self, name: str) -> dict[str, int]:
-        return self.inner.list_files(self.leaf)
-
-    def download(self, name: str, filename: str, dest: str) -> None:
-        self.inner.download(self.leaf, filename, dest)

@@ -1,7 +1,9 @@
 """The serving process's shared state (adapter cache, settings), built once from the environment
 that `loraplane serve` / the container's `serve` sets. vLLM's resolver plugin and our middleware
 run in the same process and share it."""
+import logging
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -13,6 +15,7 @@ from .budgets import parse_bytes
 from .cache import AdapterCache, Entry
 from .live import LiveGate
 from .manifest import LiveManifest
+from .prefetch import DEFAULT_CONCURRENCY
 from .sources import open_source
 
 
@@ -22,6 +25,7 @@ class Runtime:
     cache: AdapterCache
     preload: tuple[str, ...] = ()
     live: LiveGate | None = None  # on-demand mode: only what the live manifest names is served
+    prefetch_concurrency: int = 0  # on-demand mode: live adapters fetched in the background (0: off)
     remote_admin: bool = False  # admin routes (POST/DELETE /adapters, ...) for non-loopback clients too
     limiter: limits.Limiter = field(default_factory=limits.Limiter)  # default: no limits
 
@@ -36,6 +40,17 @@ class Runtime:
         own = self.limiter.default.over(entry.requests_per_second, entry.tokens_per_minute) if entry \
             else self.limiter.default
         return self.limiter.admit(name, own, limits.requested_tokens(path, body, self.limiter.model_max))
+
+
+def prefetch_concurrency(text: str | None) -> int:
+    """LORAPLANE_PREFETCH_CONCURRENCY: prefetches at once, 0-16 (0: none); unset: the default."""
+    if not (text or "").strip():
+        return DEFAULT_CONCURRENCY
+    if not re.fullmatch(r"[0-9]{1,2}", text.strip()) or int(text) > 16:
+        logging.getLogger("loraplane.serving").warning(
+            "LORAPLANE_PREFETCH_CONCURRENCY=%.20r is not 0-16: using %d", text, DEFAULT_CONCURRENCY)
+        return DEFAULT_CONCURRENCY
+    return int(text)
 
 
 _runtime: Runtime | None = None
@@ -61,6 +76,7 @@ def from_env() -> Runtime:
     manifest = LiveManifest.from_env(env)
     return Runtime(base_name=base_name, cache=cache, preload=preload,
                    live=LiveGate(cache, manifest) if manifest else None,
+                   prefetch_concurrency=prefetch_concurrency(env.get("LORAPLANE_PREFETCH_CONCURRENCY")),
                    remote_admin=env.get("LORAPLANE_REMOTE_ADMIN") == "1",
                    limiter=limits.Limiter(limits.from_env(env), limits.model_max_tokens(env, model_dir)))
 

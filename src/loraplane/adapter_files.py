@@ -3,9 +3,7 @@
 import json
 import os
 import shutil
-import sys
 import tempfile
-import threading
 from dataclasses import asdict
 
 from loraplane_core.adapters.base_profile import BaseModelProfile
@@ -14,6 +12,7 @@ from loraplane_core.adapters.upload_layout import ARCHIVE_FILE, CONFIG_FILE, UPL
 from loraplane_core.adapters.validation import Policy, ValidatedAdapter, validate_adapter_dir
 
 from .cli_errors import Usage
+from .progress import Progress  # noqa: F401 - upload's progress; tests import it from here
 
 ENCRYPTION_KEYS = ("s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id")
 
@@ -32,7 +31,8 @@ def offline_base(base_dir: str, name: str | None = None) -> BaseModelProfile:
     """The base model's LoRA profile from its config.json; named as register-base names it (the folder)."""
     config = os.path.join(base_dir, "config.json")
     if not os.path.isfile(config):
-        raise Usage(f"no config.json in {base_dir}", "Pass --base the Hugging Face model directory of the base model")
+        raise Usage(f"no config.json in {base_dir}",
+                    "Pass --base-model-dir the Hugging Face model directory of the base model")
     name = name or os.path.basename(os.path.normpath(base_dir))
     try:
         return BaseModelProfile.from_config_file(name, config)
@@ -93,30 +93,6 @@ def render_check(result: dict, output: str) -> str:
 
 
 # -- upload --------------------------------------------------------------------------------------------
-class Progress:
-    """boto3's transfer callback (called from its worker threads) as sam-CLI-style lines on stderr:
-    redrawn in place on a terminal, one line per 10% otherwise (logs, CI)."""
-
-    def __init__(self, label: str, total: int, stream=None):
-        self.label, self.total, self.done = label, total, 0
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.shown = -1
-        self.lock = threading.Lock()
-
-    def __call__(self, sent: int) -> None:
-        with self.lock:
-            self.done += sent
-            percent = min(100, self.done * 100 // self.total) if self.total else 100
-            step = percent if self.tty else percent - percent % 10
-            if step == self.shown:
-                return
-            self.shown = step
-            line = f"Uploading to {self.label}  {self.done} / {self.total}  ({percent}%)"
-            self.stream.write(("\r" + line + ("\n" if percent == 100 else "")) if self.tty else line + "\n")
-            self.stream.flush()
-
-
 def required_encryption(s3, bucket: str) -> dict:
     """SSE-KMS arguments when the bucket policy denies uploads without them; {} otherwise (the template's
     policy only requires TLS, and the bucket's default encryption applies the stack's KMS key)."""

@@ -3,8 +3,9 @@ registers its own arguments and handler; handlers import what they need only whe
 import argparse
 import sys
 
-from .commands import (adapters, demo, dev, doctor, image, invoke, local, logs, models, pipeline, project, reconcile,
-                       redrive, serve, status, train)
+from .cli_options import Parser
+from .commands import (adapters, completion, demo, dev, doctor, image, invoke, local, logs, models, pipeline, project,
+                       reconcile, redrive, serve, status, train)
 from .commands import usage
 
 # In the order `loraplane --help` lists them.
@@ -13,12 +14,12 @@ GROUPS = (local, status, usage, adapters, invoke, logs, models, image, dev, serv
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="loraplane",
-                                description="LoRA Plane: many LoRA adapters on one SageMaker endpoint.")
+    p = Parser(prog="loraplane", description="LoRA Plane: many LoRA adapters on one SageMaker endpoint.")
     p.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.add_parser(sub)
+    completion.add_parser(sub, root=p)  # last: it completes what the others registered
     return p
 
 

@@ -1,6 +1,6 @@
 """What the `loraplane` command prints instead of a traceback: errors the user can fix (credentials,
-region, a missing stack, an emulator that is not running, a taken port, an unknown adapter) become
-one line on stderr, `error: <what>. <fix>`, with an exit code per kind (docs/operations.md).
+region, a missing stack or one of its outputs, an emulator that is not running, a taken port, an unknown adapter,
+a mistyped path) become one line on stderr, `error: <what>. <fix>`, with an exit code per kind (docs/operations.md).
 Anything else is a bug and keeps its traceback."""
 import errno
 import os
@@ -29,6 +29,7 @@ CREDENTIAL_FIX = ("Configure credentials: aws configure, aws sso login or AWS_PR
 CREDENTIAL_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
                               "UnrecognizedClientException", "InvalidSignatureException", "SignatureDoesNotMatch",
                               "AuthFailure"})
+PATH_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
 STACK_MISSING = re.compile(r"Stack with id (?P<name>\S+) does not exist")
 
 
@@ -79,6 +80,9 @@ def explain(exc: BaseException) -> tuple[int, str] | None:
         port = getattr(exc, "port", None)
         return NETWORK, line(str(exc), f"Pass another --port, or stop the process listening on {port or 'it'}"
                                        " (4566 is also LocalStack's port)")
+    if isinstance(exc, PATH_ERRORS) and exc.filename:  # a path given on the command line, mistyped
+        return USAGE, line(f"{exc.strerror or type(exc).__name__}: {exc.filename}",
+                           "Check the path (relative paths start in the current directory)")
     if isinstance(exc, ParamValidationError):  # botocore refused a value before sending it (a length, a range)
         return USAGE, line(" ".join(str(exc).split()), "Fix the value it names")
     if isinstance(exc, NoRegionError):

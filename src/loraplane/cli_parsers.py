@@ -2,6 +2,8 @@
 prints that (an ArgumentTypeError's message) with the usage, exit code 2."""
 import argparse
 import datetime
+import json
+import math
 import re
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -11,11 +13,12 @@ MAX_SINCE_DAYS = 3650  # CloudWatch Logs keeps events 10 years at most: further 
 
 
 class Defaults(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default in --help, but not the empty ones (None, a flag's False): those say nothing."""
+    """Shows each option's default in --help, but not the empty ones (None, a flag's False): those say nothing,
+    and their help tells in words what happens without them (tests/unit/test_cli_conventions.py)."""
 
     def _get_help_string(self, action):
-        if action.default is None or action.default is False:
-            return action.help
+        if action.default is None or action.default is False or "(default" in (action.help or ""):
+            return action.help  # nothing to show, or the help already says it in words
         return super()._get_help_string(action)
 
 
@@ -64,11 +67,69 @@ def adapter_name(text: str) -> str:
     return text
 
 
-def positive_int(text: str) -> int:
+def whole(low: int, high: int | None = None):
+    """An argparse type: a whole number from `low` (to `high`), else a message naming the value and the range."""
+    span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number {span}")
+        return value
+    parse.__name__ = f"whole number {span}"
+    return parse
+
+
+def number(low: float, high: float | None = None, above: bool = False, unit: str = ""):
+    """An argparse type: a finite number from `low` (or above it, with `above`) to `high`; nan and inf refused."""
+    span = (f"above {low:g}" if above else f"from {low:g}") + (f" to {high:g}" if high is not None else "")
+    unit = f" {unit}" if unit else ""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except (TypeError, ValueError):
+            value = math.nan
+        inside = math.isfinite(value) and (value > low if above else value >= low) and (high is None or value <= high)
+        if not inside:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number{unit} {span}")
+        return value
+    parse.__name__ = f"number {span}"
+    return parse
+
+
+positive_int = whole(1)
+seed = whole(0, 2**32 - 1)  # numpy's and torch's seeds
+port = whole(1, 65535)
+# How often to poll AWS: below 1 s a loop would call until it is throttled; above 5 min nobody watches.
+poll_seconds = number(1, 300, unit="of seconds")
+timeout_seconds = number(0, 86400, above=True, unit="of seconds")
+
+
+class InvalidJsonBody(argparse.ArgumentTypeError, ValueError):
+    """A --body that is not a JSON object."""
+
+
+def json_body(text: str) -> dict:
+    """A request body given on the command line: one JSON object (what the serving container reads)."""
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+        value = json.loads(text)
+    except (TypeError, ValueError) as e:
+        raise InvalidJsonBody(f"--body is not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise InvalidJsonBody(f"--body is JSON but not an object ({type(value).__name__})")
     return value
+
+
+def check_model_dir(path: str, flag: str = "--base-model-dir") -> str:
+    """A Hugging Face model directory (config.json in it), else a Usage error before torch says it worse."""
+    import os
+
+    from .cli_errors import Usage
+
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise Usage(f"no config.json in {path}", f"Pass {flag} the Hugging Face model directory of the base model")
+    return path

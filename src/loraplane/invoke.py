@@ -1,16 +1,43 @@
 """`loraplane invoke`: one request to an adapter (or the base model) on the stack's endpoint, through
 sagemaker-runtime as any client would call it. The InvokeEndpoint arguments come from the control plane's own
 `invoke_args` (the inference component, or the adapter in CustomAttributes for on-demand), the same as
-`adapters list --json` shows and the deployment's smoke tests use."""
+`adapters list --output json` shows and the deployment's smoke tests use."""
 import json
 import time
 from typing import Callable, Iterable
 
 from botocore.exceptions import ClientError
 
-from .cli_errors import CliError, NotFound
+from .cli_errors import CliError, NotFound, Usage
 
 BASE = "base"  # NAME that means the base model
+BODY_HINT = "Run loraplane invoke NAME --body JSON (NAME base for the base model)"
+
+
+def target(name: str, prompt: str | None, base: bool = False, has_body: bool = False) -> tuple[str | None, str | None]:
+    """(the adapter, None for the base model; the prompt, None with --body) that the command line asks for,
+    or a Usage error: a prompt missing or given twice, or an adapter name ingest would refuse."""
+    if has_body:
+        if prompt is not None or (base and name != BASE):
+            raise Usage("--body replaces the prompt", BODY_HINT)
+        adapter = None if base or name == BASE else name
+    elif base:
+        if prompt is not None and name != BASE:
+            raise Usage("--base takes the prompt alone",
+                        f'Run loraplane invoke --base "prompt" (or loraplane invoke {BASE} "prompt")')
+        adapter, prompt = None, name if prompt is None else prompt
+    else:
+        adapter = None if name == BASE else name
+    if prompt is None and not has_body:
+        raise Usage("no prompt", 'Run loraplane invoke NAME "prompt" (NAME base for the base model)')
+    if adapter is not None:
+        from .cli_parsers import InvalidAdapterName, adapter_name
+
+        try:
+            adapter_name(adapter)
+        except InvalidAdapterName as e:
+            raise Usage(str(e), f"loraplane adapters list shows them; NAME {BASE} asks the base model") from None
+    return adapter, prompt
 
 
 def body_of(prompt: str, chat: bool, max_tokens: int, stream: bool) -> dict:
@@ -101,15 +128,16 @@ def invoke(runtime, args: dict, body: dict, stream: bool, on_text: Callable[[str
     return {"text": "".join(pieces), "seconds": round(time.perf_counter() - started, 3), "chunks": len(pieces)}
 
 
-def run(session, outputs: dict, name: str | None, prompt: str, chat: bool = False, max_tokens: int = 64,
-        stream: bool = False, on_text: Callable[[str], None] = lambda _: None) -> dict:
+def run(session, outputs: dict, name: str | None, prompt: str | None, chat: bool = False, max_tokens: int = 64,
+        stream: bool = False, on_text: Callable[[str], None] = lambda _: None, body: dict | None = None) -> dict:
+    """`body`, when given, is sent as it is (the prompt and the body options are not used)."""
     from loraplane_core.deployment.serving_modes import invoke_args
 
     endpoint = outputs["EndpointName"]
     args = invoke_args(outputs.get("ServingMode") or "inference-components", endpoint, name)
     try:
-        answer = invoke(session.client("sagemaker-runtime"), args, body_of(prompt, chat, max_tokens, stream), stream,
-                        on_text)
+        answer = invoke(session.client("sagemaker-runtime"), args,
+                        body if body is not None else body_of(prompt, chat, max_tokens, stream), stream, on_text)
     except ClientError as e:  # EventStreamError (a broken stream) is one too
         raise explain(e, name, endpoint) from None
     return {"adapter": name or BASE, "invoke": args, **answer}

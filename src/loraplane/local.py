@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from .emulator.deploy import deploy_stack, local_parameters
 from .emulator.server import Emulator
 from .local_state import home  # where local files live: one definition, shared with `local down`/`env`
+from .progress import Steps
 from .stack import DEFAULT_STACK
 
 LOCAL_STACK = DEFAULT_STACK  # what the CLI reads when LORAPLANE_STACK is unset
@@ -21,12 +22,18 @@ class LocalStack:
     deploy_seconds: float
 
 
-def up(port: int = 0, stack: str = LOCAL_STACK) -> LocalStack:
+def up(port: int = 0, stack: str = LOCAL_STACK, steps: Steps | None = None) -> LocalStack:
+    """`steps`: progress lines (stderr), the deployment's heartbeat among them; quiet without."""
+    steps = steps or Steps(quiet=True)
     t0 = time.perf_counter()
+    steps(f"Starting the AWS emulator on port {port or 'any free'} ...")
     emulator = Emulator(port=port).start()
     os.environ.update(emulator.environment())  # this process's boto3 clients talk to the emulator
     params = local_parameters(**LOCAL_OVERRIDES)
-    outputs = deploy_stack(emulator, stack, params)
+    steps(f"Deploying template.yaml as stack {stack} (seconds to a minute) ...")
+    with steps.waiting("deploying"):
+        outputs = deploy_stack(emulator, stack, params)
+    steps(f"Deployed {stack} in {time.perf_counter() - t0:.1f}s")
     return LocalStack(emulator, outputs, params, time.perf_counter() - t0)
 
 

@@ -8,6 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Callable
+
+from .progress import LINE as PROGRESS_LINE
 
 STATE_FILE = "local.json"
 LOG_FILE = "local.log"
@@ -81,17 +84,24 @@ def exports(env: dict[str, str]) -> str:
     return "\n".join(f"export {k}={shlex.quote(str(v))}" for k, v in env.items())
 
 
-def start_detached(argv: list[str], timeout: float, poll: float = 0.5) -> dict:
+def start_detached(argv: list[str], timeout: float, poll: float = 0.5,
+                   on_progress: Callable[[str], None] = lambda _: None) -> dict:
     """Starts `loraplane local up ARGV` in its own session, output to local.log; returns its state once written.
+    Its progress lines (loraplane.progress) go to `on_progress` as they reach the log.
     Raises RuntimeError (with the log's tail) when it exits or times out first."""
     os.makedirs(home(), exist_ok=True)
     log_path = os.path.join(home(), LOG_FILE)
     env = {**os.environ, "LORAPLANE_HOME": home()}  # the child writes where this process looks
     with open(log_path, "ab") as log:
+        start = log.tell()
         proc = subprocess.Popen([sys.executable, "-m", "loraplane.cli", "local", "up", *argv], stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     deadline = time.monotonic() + timeout
+    follow = LogLines(log_path, start)
     while True:
+        for line in follow.new():
+            if PROGRESS_LINE.match(line):
+                on_progress(line)
         state = read()
         if state and state["pid"] == proc.pid:
             return state | {"log": log_path}
@@ -102,6 +112,24 @@ def start_detached(argv: list[str], timeout: float, poll: float = 0.5) -> dict:
             why = f"exited with code {code}" if code is not None else f"was not up after {timeout:.0f}s (stopped)"
             raise RuntimeError(f"`local up` {why}; log {log_path}:\n{tail(log_path)}")
         time.sleep(poll)
+
+
+class LogLines:
+    """The whole lines a file gains, from an offset on."""
+
+    def __init__(self, path: str, offset: int = 0):
+        self.path, self.offset, self.pending = path, offset, b""
+
+    def new(self) -> list[str]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except OSError:
+            return []
+        self.offset += len(data)
+        *lines, self.pending = (self.pending + data).split(b"\n")
+        return [line.decode(errors="replace").rstrip("\r") for line in lines]
 
 
 def tail(path: str, lines: int = 15) -> str:

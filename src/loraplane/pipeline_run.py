@@ -13,6 +13,9 @@ from loraplane_core.approved_bases import serving_base_package
 from loraplane_core.ingest.registry import base_model_uri
 from loraplane_training.dataset import read_jsonl
 
+from .cli_errors import NotFound
+from .progress import Steps
+
 # training/: the jobs' entry points next to the loraplane_training package.
 CODE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(loraplane_training.__file__)))
 CODE_FILES = ("train_job.py", "evaluate_job.py", "handoff_job.py", "requirements.txt")
@@ -58,9 +61,11 @@ def put(s3, bucket: str, key: str, body: bytes) -> str:
     return f"s3://{bucket}/{key}"
 
 
-def start(session, outputs: dict, req: RunRequest) -> str:
-    """Returns the pipeline execution ARN."""
+def start(session, outputs: dict, req: RunRequest, steps: Steps | None = None) -> str:
+    """Returns the pipeline execution ARN; `steps`: progress lines (stderr)."""
+    steps = steps or Steps(quiet=True)
     check_adapter_name(req.adapter_name)
+    steps(f"Checking {req.data}" + (f" and {req.eval_data}" if req.eval_data else "") + " ...")
     read_jsonl(req.data)  # fail here, not an hour later in a training job
     if req.eval_data:
         read_jsonl(req.eval_data)
@@ -70,7 +75,9 @@ def start(session, outputs: dict, req: RunRequest) -> str:
         table = session.resource("dynamodb").Table(outputs["CatalogTableName"])  # where the served base is recorded
         package = serving_base_package(sm, table, outputs["BaseModelPackageGroupName"], outputs["EndpointName"])
         if package is None:
-            raise SystemExit("no approved base model: pass --base-model-uri and --base-model-name")
+            raise NotFound(f"no approved base model serves on {outputs['EndpointName']}",
+                           "Pass --base-model-uri and --base-model-name, or register and approve one "
+                           "(loraplane models register-base --approve)")
         base_uri = base_uri or base_model_uri(package)
         base_name = base_name or package["CustomerMetadataProperties"]["base_model"]
     with open(req.data, encoding="utf-8") as f:
@@ -81,6 +88,8 @@ def start(session, outputs: dict, req: RunRequest) -> str:
     else:
         train, held = split_holdout(lines)
     code = code_bundle()
+    steps(f"Uploading the training code ({len(code) / 1024:.0f} KiB) and {len(train)} + {len(held)} examples "
+          f"to s3://{bucket}/pipeline-inputs/ ...")
     digest = hashlib.sha256("".join(train + ["\0"] + held).encode()).hexdigest()[:16]
     prefix = f"pipeline-inputs/{req.adapter_name}/{digest}/"
     params = {
@@ -89,6 +98,7 @@ def start(session, outputs: dict, req: RunRequest) -> str:
         "TrainDataUri": put(s3, bucket, prefix + "train/train.jsonl", "".join(train).encode()),
         "EvalDataUri": put(s3, bucket, prefix + "eval/eval.jsonl", "".join(held).encode()),
     } | {k: str(v) for k, v in (req.hyperparameters or {}).items() if v is not None}
+    steps(f"Starting {outputs['TrainingPipelineName']} for {req.adapter_name} ...")
     resp = sm.start_pipeline_execution(
         PipelineName=outputs["TrainingPipelineName"], PipelineExecutionDisplayName=req.adapter_name,
         PipelineParameters=[{"Name": k, "Value": v} for k, v in params.items()])

@@ -104,7 +104,7 @@ def base_model(ctx: Context) -> dict:
     package = serving_base_package(ctx.client("sagemaker"), table, group, ctx.endpoint)
     if package is None:
         raise Unavailable(f"no approved base model package in {group} "
-                          "(loraplane models register-base --model-dir DIR --approve)")
+                          "(loraplane models register-base --base-model-dir DIR --approve)")
     deployed = deployed_base(table, ctx.endpoint)
     serving = bool(deployed) and deployed["package_arn"] == package["ModelPackageArn"]
     try:
@@ -121,9 +121,10 @@ def adapters(ctx: Context) -> dict:
     from loraplane_core import catalog
     from loraplane_core.deployment.serving_modes import InferenceComponents, OnDemand, invoke_args
     from loraplane_core.endpoint_names import prefix_of_endpoint
+    from loraplane_core.settings import MODEL_VARIANT_MODES
 
     sm = ctx.client("sagemaker")
-    if ctx.mode == "on-demand":
+    if ctx.mode in MODEL_VARIANT_MODES:  # the live manifest, in both
         live = OnDemand(sm, ctx.client("s3"), ctx.endpoint, ctx.output("AdapterBucketName")).live()
     else:
         live = InferenceComponents(sm, ctx.endpoint, prefix_of_endpoint(ctx.endpoint)).live()

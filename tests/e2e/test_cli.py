@@ -33,7 +33,8 @@ def test_aws_cli_upload_then_list_model_packages(stack, make_adapter):
 
     assert len(wait_until(listed, timeout=60, interval=1, what="cli-bot's model package")) == 1
     stack.wait_idle()
-    adapters = json.loads(cli(str(BIN / "loraplane"), "adapters", "list", "--json", env=env).stdout)["adapters"]
+    adapters = json.loads(cli(str(BIN / "loraplane"), "adapters", "list", "--output", "json",
+                              env=env).stdout)["adapters"]
     [bot] = [a for a in adapters if a["name"] == "cli-bot"]
     assert [v["approval_status"] for v in bot["versions"]] == ["PendingManualApproval"]
     table = cli(str(BIN / "loraplane"), "adapters", "list", env=env).stdout
@@ -43,7 +44,8 @@ def test_aws_cli_upload_then_list_model_packages(stack, make_adapter):
 def test_adapters_list_shows_rejection_reasons(stack, make_adapter):
     stack.upload(make_adapter(rank=32), "cli-rejected")
     stack.wait_for_item("cli-rejected", "rejection#")
-    out = json.loads(cli(str(BIN / "loraplane"), "adapters", "list", "--json", env={"LORAPLANE_STACK": "loraplane-test"}).stdout)
+    out = json.loads(cli(str(BIN / "loraplane"), "adapters", "list", "--output", "json",
+                         env={"LORAPLANE_STACK": "loraplane-test"}).stdout)
     [entry] = [a for a in out["adapters"] if a["name"] == "cli-rejected"]
     assert entry["versions"] == [] and entry["rejections"][0]["reason"] == "RANK_TOO_HIGH"
 
@@ -89,7 +91,8 @@ def test_local_up_serves_the_stack_to_the_aws_cli(tmp_path, make_adapter):
             "--model-approval-status", "Approved", env=env)
 
         def live():
-            listed = json.loads(cli(str(BIN / "loraplane"), "adapters", "list", "--json", env=env).stdout)["adapters"]
+            listed = json.loads(cli(str(BIN / "loraplane"), "adapters", "list", "--output", "json",
+                                    env=env).stdout)["adapters"]
             return next((a["invoke"] for a in listed if a["name"] == "my-adapter" and "invoke" in a), None)
 
         invoke = wait_until(live, timeout=300, interval=2, what="my-adapter to be live")
@@ -144,6 +147,8 @@ def test_local_up_detached_then_env_and_down(tmp_path):
         env = dict(line.removeprefix("export ").split("=", 1) for line in exports)
         assert env["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}" and env["LORAPLANE_STACK"] == "loraplane-local"
         assert "local down" in started.stderr
+        # the background process's progress, forwarded from its log: stdout keeps the exports alone
+        assert "] Deploying template.yaml as stack loraplane-local" in started.stderr, started.stderr
         assert cli(loraplane, "local", "env", env=home).stdout.splitlines() == exports
         status = json.loads(cli(loraplane, "status", "--output", "json", env=env).stdout)
         assert status["stack"]["status"].endswith("_COMPLETE")

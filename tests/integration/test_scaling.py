@@ -135,8 +135,14 @@ def test_an_adapter_deployment_wakes_a_base_at_zero_and_its_alarm_goes_with_tear
         base.status = "InService"
         assert check() is True
 
+        # An adapter's alarm whose component is already gone (an unwatch that failed) goes too: by name prefix.
+        orphan = f"{PREFIX}-scale-from-zero-{adapter_component(ENDPOINT, 'gone')}"
+        cloudwatch.put_metric_alarm(AlarmName=orphan, MetricName="NoCapacityInvocationFailures",
+                                    Namespace="AWS/SageMaker", Statistic="Sum", Period=60, EvaluationPeriods=1,
+                                    Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold")
         deleted = teardown(sm, autoscaling, None, ENDPOINT, PREFIX, time.time() + 60, poll=0.5, cloudwatch=cloudwatch)
-        assert sorted(deleted["alarms"]) == sorted([f"{PREFIX}-scale-from-zero", f"{PREFIX}-scale-from-zero-{bot}"])
+        assert sorted(deleted["alarms"]) == sorted([f"{PREFIX}-scale-from-zero", f"{PREFIX}-scale-from-zero-{bot}",
+                                                    orphan])
         assert cloudwatch.describe_alarms(AlarmNamePrefix=f"{PREFIX}-scale-from-zero")["MetricAlarms"] == []
         assert deleted["inference_components"] == [bot, base.name]
     finally:

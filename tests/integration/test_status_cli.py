@@ -113,3 +113,31 @@ def test_status_shows_dead_letters_and_failures_with_their_reason(stack, capsys)
             return False
 
         wait_until(drained, timeout=30, interval=0.5, what="the test's dead letter to be deleted")
+
+
+@pytest.fixture
+def older_stack(emulator):
+    """A stack deployed from an 'older template': one resource, one output, none of what the commands read."""
+    cfn = emulator.client("cloudformation")
+    name = f"older-{uuid.uuid4().hex[:8]}"
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+                "Outputs": {"EndpointName": {"Value": "older-endpoint"}}}
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    wait_until(lambda: cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE",
+               timeout=60, what=f"{name} to be created")
+    yield name
+    cfn.delete_stack(StackName=name)
+
+
+@pytest.mark.parametrize("argv, missing", [
+    (["adapters", "list"], "output CatalogTableName"),
+    (["reconcile", "--output", "json"], "output ReconcileFunctionName"),
+    (["redrive"], "output IngestDeadLetterQueueUrl"),
+    (["project", "delete"], "parameter SageMakerProjectName"),
+])
+def test_a_stack_from_an_older_template_is_one_line_naming_the_output(older_stack, argv, missing, capsys):
+    code = main([*argv, "--stack-name", older_stack])
+    out, err = capsys.readouterr()
+    assert code == 3 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"error: stack {older_stack} has no {missing} (deployed from an older template).")
+    assert "Update the stack: sam deploy" in err

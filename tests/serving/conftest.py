@@ -25,7 +25,8 @@ ADAPTERS = {f"bot-{i}": 60 + i for i in range(1, 7)} | {"pinned-bot": 60, "cold-
 
 
 class S3Gets:
-    """Counts GetObject requests per key at the emulated S3 itself, and can make a key fail."""
+    """Counts GetObject requests per key at the emulated S3 itself (this module's buckets, serving-*),
+    and can make a key fail."""
 
     def __init__(self):
         self.counts: Counter[str] = Counter()
@@ -39,7 +40,7 @@ class S3Gets:
 
         def get_object(response):
             key = response.parse_key_name()
-            if response.bucket_name == BUCKET:
+            if response.bucket_name.startswith("serving-"):
                 gets.counts[key] += 1
                 if key in gets.failing:
                     return 500, {}, b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
@@ -148,7 +149,8 @@ def stop_group(proc: subprocess.Popen) -> None:
 def server(tiny_base_dir, s3_library, stack, adapter_dirs, tmp_path_factory) -> Server:
     one_adapter = sum(os.path.getsize(os.path.join(adapter_dirs["bot-1"], f))
                       for f in ("adapter_config.json", "adapter_model.safetensors"))
-    args = ["--model", tiny_base_dir, "--adapter-source", s3_library, "--max-loras", "2", "--max-cpu-loras", "3",
+    args = ["--base-model-dir", tiny_base_dir, "--adapter-source", s3_library, "--max-loras", "2",
+            "--max-cpu-loras", "3",
             "--max-lora-rank", "16", "--disk-cache", str(int(one_adapter * 4.5)), "--pin", "pinned-bot",
             "--max-model-len", "256"]
     env = {**stack.emulator.environment(), "LORAPLANE_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from loraplane_core.adapters.archive import build_adapter_archive
+from loraplane.waiting import wait_until
 from loraplane_core.adapters.validation import sha256_file
 
 from .conftest import run_server
@@ -66,7 +67,7 @@ def live_prefix(stack, versions, tmp_path_factory) -> LivePrefix:
 
 @pytest.fixture(scope="module")
 def live_server(tiny_base_dir, live_prefix, stack, tmp_path_factory):
-    args = ["--model", tiny_base_dir, "--adapter-source", f"s3://{LIVE_BUCKET}/live/",
+    args = ["--base-model-dir", tiny_base_dir, "--adapter-source", f"s3://{LIVE_BUCKET}/live/",
             "--adapter-manifest", f"s3://{LIVE_BUCKET}/live/manifest.json",
             "--max-loras", "2", "--max-cpu-loras", "3", "--max-lora-rank", "16", "--max-model-len", "256"]
     env = {**stack.emulator.environment(), "LORAPLANE_CACHE_DIR": str(tmp_path_factory.mktemp("live-cache")),
@@ -114,6 +115,25 @@ def test_manifest_that_does_not_match_the_files_is_503(live_server, live_prefix,
                      live_server.metrics())
     live_prefix.publish(**{"racy-bot": versions["racy"]})  # the publish completes
     assert live_server.tokens("racy-bot") == peft_tokens(versions["racy"])
+
+
+def test_an_approved_adapter_is_fetched_before_its_first_request(live_server, live_prefix, s3_gets, peft_tokens,
+                                                                 versions):
+    """Prefetch on approval: the container fetches what the manifest newly lists, without a request."""
+    key = "live/prefetched-bot/adapter.tar.gz"
+    live_prefix.upload("prefetched-bot", versions["v2"])
+    live_prefix.publish(wait=False, **{"prefetched-bot": versions["v2"]})
+    fetched = re.compile(r'loraplane_adapter_fetches_total\{adapter="prefetched-bot"\} 1')
+    wait_until(lambda: fetched.search(live_server.metrics()), timeout=60, interval=0.5,
+               what="the prefetch of prefetched-bot")
+    gets = s3_gets.counts[key]
+    assert gets >= 1
+    assert live_server.tokens("prefetched-bot") == peft_tokens(versions["v2"])
+    assert s3_gets.counts[key] == gets  # the first request read nothing from S3
+    text = live_server.metrics()
+    assert re.search(r'loraplane_adapter_cache_hits_total\{adapter="prefetched-bot"\} 1', text)
+    assert not re.search(r'loraplane_adapter_cache_misses_total\{adapter="prefetched-bot"\} [1-9]', text)
+    assert re.search(r'loraplane_adapter_prefetches_total\{outcome="(loaded|fetched)"\} [1-9]', text)
 
 
 def test_every_route_that_names_an_adapter_is_gated(live_server, live_prefix):

@@ -1,9 +1,11 @@
 """The serving process end to end: vLLM answers as PEFT would, adapters arrive on demand from S3,
 budgets evict, errors are clear and never fatal, SageMaker's shapes and routes work."""
 import json
+import os
 import re
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import requests
 from hypothesis import HealthCheck, event, given, settings
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 from loraplane_core.endpoint_names import adapter_component
 from tests.unit.request_strategies import ENGINE_BODIES, encoded, raw_bodies
 
-from .conftest import NEW_TOKENS, PROMPT
+from .conftest import BUCKET, NEW_TOKENS, PROMPT
 
 ADAPTER_HEADER = "X-Amzn-SageMaker-Adapter-Identifier"
 
@@ -132,6 +134,31 @@ def test_adapter_inference_component_routes(server, peft_tokens, adapter_dirs, a
     r = server.post("/adapters", {"name": "ic-bad", "src": adapter_dirs["invalid-rank"]})
     assert r.status_code == 422 and r.json()["error"]["reason"] == "RANK_TOO_HIGH"
     assert server.post("/adapters", {"src": src}).status_code == 400
+
+
+def test_a_preloaded_inference_component_is_served_from_the_cache_folder(server, stack, s3_gets, peft_tokens,
+                                                                         adapter_dirs):
+    """POST /adapters with preload (SageMaker's default) ends with the files in the cache folder and the
+    engine loaded from there: the first request reads nothing from S3."""
+    s3 = stack.emulator.client("s3")
+    for f in ("adapter_config.json", "adapter_model.safetensors"):
+        s3.upload_file(os.path.join(adapter_dirs["bot-4"], f), BUCKET, f"components/ic-ready/{f}")
+    r = server.post("/adapters", {"name": "ic-ready", "src": f"s3://{BUCKET}/components/ic-ready/", "preload": True})
+    assert r.status_code == 200 and r.json()["preloaded"], r.text
+    try:
+        models = requests.get(server.url + "/v1/models", timeout=30).json()["data"]
+        [card] = [m for m in models if m["id"] == "ic-ready"]
+        folder = Path(card["root"])  # the cache's <name>/<sha256 prefix>-<fetch id>, not a copy of it
+        assert folder.parent.name == "ic-ready" and re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]{8}", folder.name), folder
+        assert sorted(os.listdir(folder)) == ["adapter_config.json", "adapter_model.safetensors"]
+        weights = Path(adapter_dirs["bot-4"], "adapter_model.safetensors").read_bytes()
+        assert (folder / "adapter_model.safetensors").read_bytes() == weights
+        gets = s3_gets.counts["components/ic-ready/adapter_model.safetensors"]
+        assert server.tokens(headers={ADAPTER_HEADER: "ic-ready"}, path="/invocations") == \
+            peft_tokens(adapter_dirs["bot-4"])
+        assert s3_gets.counts["components/ic-ready/adapter_model.safetensors"] == gets == 1
+    finally:
+        assert requests.delete(server.url + "/adapters/ic-ready", timeout=30).status_code == 200
 
 
 def test_metrics(server):

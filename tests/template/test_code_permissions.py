@@ -8,6 +8,7 @@ import botocore.session
 import pytest
 from botocore import xform_name
 
+from loraplane.emulator.deploy import expand
 from loraplane_core import endpoint_names as names
 from loraplane_core.deployment import scaling
 
@@ -67,7 +68,8 @@ def calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, dict]]:
     endpoint = sm(f"endpoint/{endpoint_name}")
     model = sm(f"model/{names.base_model_name(prefix, 12)}")
     configs = [sm(f"endpoint-config/{names.base_model_name(prefix, 12)}"),
-               sm(f"endpoint-config/{names.components_config(prefix)}")]
+               sm(f"endpoint-config/{names.components_config(prefix)}"),
+               sm(f"endpoint-config/{names.async_config(prefix, 12)}")]
     base_ic = sm(f"inference-component/{names.base_component(prefix)}")
     adapter_ic = sm(f"inference-component/{names.adapter_component(endpoint_name, 'support-bot')}")
     base_pkg, adapter_pkg = sm(f"model-package/{prefix}-base/3"), sm(f"model-package/{prefix}-adapters/7")
@@ -79,6 +81,8 @@ def calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, dict]]:
     adapter_alarm = arn("cloudwatch", "alarm:" + scaling.adapter_alarm_name(
         prefix, names.adapter_component(endpoint_name, "support-bot")))
     wake = ("update_inference_component_runtime_config", "sagemaker:UpdateInferenceComponentRuntimeConfig", base_ic, {})
+    wake_async = ("update_endpoint_weights_and_capacities", "sagemaker:UpdateEndpointWeightsAndCapacities",
+                  endpoint, {})
     adapter_alarm_writes = [("put_metric_alarm", "cloudwatch:PutMetricAlarm", adapter_alarm, {}),
                             ("(Tags on put_metric_alarm)", "cloudwatch:TagResource", adapter_alarm, {}),
                             ("describe_alarms", "cloudwatch:DescribeAlarms", adapter_alarm, {}),
@@ -135,7 +139,7 @@ def calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, dict]]:
         ("EndpointLockFunction", [("put_item", "dynamodb:PutItem", catalog, {}),
                                   ("delete_item", "dynamodb:DeleteItem", catalog, {}),
                                   ("get_item", "dynamodb:GetItem", catalog, {}), *kms]),
-        ("DeployAdapterFunction", [*catalog_reads, *serving, *kms, wake, *adapter_alarm_writes,
+        ("DeployAdapterFunction", [*catalog_reads, *serving, *kms, wake, wake_async, *adapter_alarm_writes,
                                    ("describe_scaling_policies", "application-autoscaling:DescribeScalingPolicies",
                                     "*", {}),
                                    ("describe_model_package", "sagemaker:DescribeModelPackage", adapter_pkg, {})]),
@@ -172,7 +176,7 @@ def calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, dict]]:
               for a in ("DescribeInferenceComponent", "UpdateInferenceComponentRuntimeConfig")],
             ("put_metric_alarm", "cloudwatch:PutMetricAlarm", from_zero_alarm, {}),
             ("(Tags on put_metric_alarm)", "cloudwatch:TagResource", from_zero_alarm, {}),
-            wake, *adapter_alarm_writes]),
+            wake, wake_async, *adapter_alarm_writes]),
         ("SmokeTestFunction", [("invoke_endpoint", "sagemaker:InvokeEndpoint", x, {})
                                for x in (endpoint, base_ic, adapter_ic)]),
         ("RecordDeploymentFunction", [*catalog_reads, ("put_item", "dynamodb:PutItem", catalog, {}),
@@ -208,7 +212,7 @@ def calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, dict]]:
         ("(Container.ArtifactUrl)", "s3:GetObject", obj(f"artifacts/support-bot/{sha}/adapter.tar.gz"), {}),
         ("list_objects_v2", "s3:ListBucket", bucket, {"s3:prefix": "live/support-bot/"}),
         ("get_object", "s3:GetObject", obj("live/manifest.json"), {}),
-        ("download_file", "s3:GetObject", obj("live/support-bot/adapter.tar.gz"), {}),
+        ("get_object", "s3:GetObject", obj("live/support-bot/adapter_model.safetensors"), {}),  # also ranged
         ("(SSE-KMS)", "kms:Decrypt", key, {})]]
     out += [("PipelineJobRole", *call) for call in [  # training/ (the hand-off step) and the jobs' channels
         ("(S3Prefix channels)", "s3:ListBucket", bucket, {"s3:prefix": "pipeline-inputs/support-bot/abc/train/"}),
@@ -234,6 +238,29 @@ def calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, dict]]:
     return out
 
 
+def async_calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, dict]]:
+    """What ServingMode async adds (statements under its condition): the smoke test's asynchronous
+    requests (loraplane_core.async_inference) and what SageMaker does with the endpoint's role."""
+    bucket, key = r.getatt("AdapterBucket", "Arn"), r.getatt("AdapterKey", "Arn")
+    endpoint = arn("sagemaker", f"endpoint/{r(template['Outputs']['EndpointName']['Value'])}")
+    out = [(function_roles(template)["SmokeTestFunction"], *call) for call in [
+        ("invoke_endpoint_async", "sagemaker:InvokeEndpointAsync", endpoint, {}),
+        ("put_object", "s3:PutObject", f"{bucket}/async/inputs/smoke/0a1b.json", {}),
+        ("get_object", "s3:GetObject", f"{bucket}/async/outputs/0a1b.out", {}),
+        ("get_object", "s3:GetObject", f"{bucket}/async/failures/0a1b-error.out", {}),
+        ("(NoSuchKey for a result not written yet)", "s3:ListBucket", bucket, {"s3:prefix": "async/outputs/0a1b.out"}),
+        ("(SSE-KMS)", "kms:GenerateDataKey", key, {}), ("(SSE-KMS)", "kms:Decrypt", key, {})]]
+    out += [("EndpointExecutionRole", *call) for call in [
+        ("(InputLocation)", "s3:GetObject", f"{bucket}/async/inputs/batch-7/request.json", {}),
+        ("(S3OutputPath)", "s3:PutObject", f"{bucket}/async/outputs/0a1b.out", {}),
+        ("(S3FailurePath)", "s3:PutObject", f"{bucket}/async/failures/0a1b-error.out", {}),
+        ("(SuccessTopic)", "sns:Publish", r.ref("AsyncSuccessTopic"), {}),
+        ("(ErrorTopic)", "sns:Publish", r.ref("AsyncErrorTopic"), {}),
+        ("(SSE-KMS results, encrypted topics)", "kms:GenerateDataKey", key, {}),
+        ("(SSE-KMS)", "kms:Decrypt", key, {})]]
+    return out
+
+
 def test_every_call_of_the_code_is_allowed(expanded, r):
     roles = role_statements(expanded, r)
     refused = [f"{role}: {op} needs {action} on {resource} {context or ''}".strip()
@@ -242,14 +269,26 @@ def test_every_call_of_the_code_is_allowed(expanded, r):
     assert refused == []
 
 
+def test_every_call_of_async_mode_is_allowed():
+    params = {**LONGEST, "ServingMode": "async"}
+    template = expand(REPO / "template.yaml", params)
+    r = Resolver(template, params)
+    roles = role_statements(template, r)
+    refused = [f"{role}: {op} needs {action} on {resource} {context or ''}".strip()
+               for role, op, action, resource, context in calls(r, template) + async_calls(r, template)
+               if not allowed(roles[role], action, resource, context)]
+    assert refused == []
+
+
 def test_every_aws_operation_in_the_code_is_in_the_table(expanded, r):
     """A new boto3 call fails here until calls() says which role makes it and what it needs."""
-    in_table = {op for _, op, *_ in calls(r, expanded)}
+    in_table = {op for _, op, *_ in calls(r, expanded) + async_calls(r, expanded)}
     unknown = {op: sorted(files) for op, files in operations_in_code().items() if op not in in_table}
     assert unknown == {}
 
 
 def test_the_table_has_no_calls_the_code_no_longer_makes(expanded, r):
     in_code = operations_in_code()
-    stale = {op for _, op, *_ in calls(r, expanded) if not op.startswith("(") and op not in in_code}
+    stale = {op for _, op, *_ in calls(r, expanded) + async_calls(r, expanded)
+             if not op.startswith("(") and op not in in_code}
     assert stale == set()

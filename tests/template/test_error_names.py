@@ -42,8 +42,9 @@ def test_every_task_retries_by_the_one_policy():
             if state["Type"] != "Task":
                 continue
             own = policy["own_rules"].get(name, [])
-            allowed = (own + [policy["transient"], policy["task_failed"]],
-                       own + [policy["transient"], policy["deployment_failures"], policy["task_failed"]])
+            retried = [policy["throttled"], policy["transient"]]
+            allowed = (own + retried + [policy["task_failed"]],
+                       own + retried + [policy["deployment_failures"], policy["task_failed"]])
             assert state["Retry"] in allowed, f"{machine.name} {name}: Retry differs from statemachines/retry-policy.json"
 
 

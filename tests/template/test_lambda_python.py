@@ -71,3 +71,16 @@ def test_handlers_and_decisions_on_python313(tmp_path):
                             "tests/unit/test_deployment_steps.py"],
                            capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
     assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-3000:]
+
+
+def test_tracing_is_lambdas_own_and_the_layer_has_no_xray_sdk():
+    """Lambda's active tracing (Globals) traces every function without an SDK; Powertools' Tracer would
+    bring aws-xray-sdk (in maintenance) and its wrapt into each cold start."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    assert yaml_parse((REPO / "template.yaml").read_text())["Globals"]["Function"]["Tracing"] == "Active"
+    layer = {line.split("==")[0].lower() for line in (REPO / "layers" / "core" / "requirements.txt").read_text()
+             .splitlines() if "==" in line and not line.startswith("#")}
+    assert not layer & {"aws-xray-sdk", "wrapt", "boto3", "botocore"}
+    for app in sorted((REPO / "functions").glob("*/app.py")):
+        assert "Tracer" not in app.read_text(), app

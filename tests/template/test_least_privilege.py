@@ -116,12 +116,30 @@ S3_WRITES = {
 }
 
 
-def test_who_writes_under_each_prefix_of_the_adapter_bucket(roles, r):
+def writers(roles: dict, r: Resolver, prefixes: list[str]) -> set[tuple[str, str, str]]:
     bucket = r.getatt("AdapterBucket", "Arn")
-    found = {(role, prefix, action) for role, statements in roles.items() for prefix in PREFIXES
-             for action in ("s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion")
-             if allowed(statements, action, f"{bucket}/{prefix}some/key")}
-    assert found == S3_WRITES
+    return {(role, prefix, action) for role, statements in roles.items() for prefix in prefixes
+            for action in ("s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion")
+            if allowed(statements, action, f"{bucket}/{prefix}some/key")}
+
+
+def test_who_writes_under_each_prefix_of_the_adapter_bucket(roles, r):
+    assert writers(roles, r, PREFIXES + ASYNC_PREFIXES) == S3_WRITES
+
+
+ASYNC_PREFIXES = ["async/", "async/inputs/", "async/inputs/smoke/", "async/outputs/", "async/failures/"]
+ASYNC_WRITES = {  # ServingMode async adds: SageMaker's results, the smoke test's own requests
+    ("EndpointExecutionRole", "async/outputs/", "s3:PutObject"),
+    ("EndpointExecutionRole", "async/failures/", "s3:PutObject"),
+    ("SmokeTestFunctionRole", "async/inputs/smoke/", "s3:PutObject"),
+}
+
+
+def test_who_writes_under_each_prefix_in_async_mode():
+    params = {**LONGEST, "ServingMode": "async"}
+    template = expand(REPO / "template.yaml", params)
+    r = Resolver(template, params)
+    assert writers(role_statements(template, r), r, PREFIXES + ASYNC_PREFIXES) == S3_WRITES | ASYNC_WRITES
 
 
 def test_no_role_writes_the_stacks_own_alarms(roles, r, expanded):
@@ -182,7 +200,7 @@ def test_every_topic_queue_and_bucket_refuses_requests_without_tls(expanded):
             else:
                 continue
             checked += 1
-    assert checked == 5  # the topic, two queues, the adapter bucket; the templates bucket
+    assert checked == 7  # the topic, ServingMode async's two, two queues, the adapter bucket; the templates bucket
 
 
 # --- one project's permissions never reach another project ---------------------------------------
@@ -198,6 +216,8 @@ NEIGHBOURS = [
     {"SageMakerProjectName": "ml-p-aaa-endpoint", "SageMakerProjectId": "p-e"},
     {"SageMakerProjectName": "ml-p-aaa-adapters", "SageMakerProjectId": "p-f"},
     {"SageMakerProjectName": "ml-p", "SageMakerProjectId": "aaa-x"},
+    {"SageMakerProjectName": "ml", "SageMakerProjectId": "p-aaa-async"},
+    {"SageMakerProjectName": "ml-p-aaa-async-1", "SageMakerProjectId": "p-g"},
 ]
 VERSIONS = (1, 7, 12, 123, 1234, 12345, 123456, 1234567)
 # Allowed on another project's resources, and why that reaches nothing of theirs.
@@ -227,6 +247,7 @@ def project_resources(template: dict, params: dict) -> list[str]:
     out += [f"{bucket}/{p}support-bot/file" for p in PREFIXES] + [bucket]
     sm = [f"model/{names.base_model_name(prefix, v)}" for v in VERSIONS]
     sm += [f"endpoint-config/{names.base_model_name(prefix, v)}" for v in VERSIONS]
+    sm += [f"endpoint-config/{names.async_config(prefix, v)}" for v in VERSIONS]
     sm += [f"endpoint-config/{names.components_config(prefix)}", f"endpoint/{endpoint}",
            f"inference-component/{names.base_component(prefix)}",
            f"inference-component/{names.adapter_component(endpoint, 'support-bot')}",

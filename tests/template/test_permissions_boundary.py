@@ -193,12 +193,16 @@ def test_every_pass_role_names_the_services_it_passes_to(expanded):
     assert checked >= 4  # launch role, boundary, DeployBaseFunction, PipelineExecutionRole
 
 
-def test_the_boundary_holds_every_permission_of_the_stack(published):
+@pytest.mark.parametrize("serving_mode", ["inference-components", "async"])
+def test_the_boundary_holds_every_permission_of_the_stack(serving_mode):
     """Whatever a role's policies allow on the stack's resources (for the longest project names),
     the boundary allows too - else that call fails in a project. AWSLambdaBasicExecutionRole
-    allows logs on "*"; a function writes only to its own log group."""
+    allows logs on "*"; a function writes only to its own log group. ServingMode async has
+    statements of its own (its condition)."""
     boundary = policy("ProjectRoleBoundary")
-    resolver = Resolver(published, {**LONGEST, "PermissionsBoundaryArn": boundary_arn()})
+    params = {**LONGEST, "PermissionsBoundaryArn": boundary_arn(), "ServingMode": serving_mode}
+    published = expand(REPO / "template.yaml", params)
+    resolver = Resolver(published, params)
     log_groups = {role: [arn("logs", f"log-group:/aws/lambda/{resolver.ref(function)}"),
                          arn("logs", f"log-group:/aws/lambda/{resolver.ref(function)}:log-stream:2025/01/01/abc")]
                   for function, role in function_roles(published).items()}

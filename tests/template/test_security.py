@@ -22,8 +22,16 @@ def resources(template, kind):
 
 
 def statements(doc):
+    """The document's statements; one present only in some configurations (Fn::If, e.g. ServingMode
+    async) is checked as if it were always there."""
     s = doc.get("Statement", [])
-    return [s] if isinstance(s, dict) else s
+    out = []
+    for x in [s] if isinstance(s, dict) else s:
+        if set(x) == {"Fn::If"}:
+            out += [branch for branch in x["Fn::If"][1:] if isinstance(branch, dict) and "Effect" in branch]
+        else:
+            out.append(x)
+    return out
 
 
 def as_list(x):
@@ -170,11 +178,13 @@ def test_run_time_names_fit_aws_limits_for_the_longest_project(expanded):
              "adapter component": n.adapter_component(endpoint, adapter),
              "model (version 9999)": n.base_model_name(prefix, 9999),
              "endpoint config (on-demand: the model's name)": n.base_model_name(prefix, 9999),
-             "endpoint config (inference components)": n.components_config(prefix)}
+             "endpoint config (inference components)": n.components_config(prefix),
+             "endpoint config (async, version 9999)": n.async_config(prefix, 9999)}
     assert len(adapter) == 30 and len(prefix) == 53
     too_long = {what: (name, len(name)) for what, name in names.items() if len(name) > 63}
     assert too_long == {}
     assert n.base_model_name(prefix, 9999).endswith("-9999")  # not truncated: versions stay distinct
+    assert n.async_config(prefix, 9999).endswith("-async9999")
     assert all(n.owned_by(prefix, name) for what, name in names.items() if what.startswith(("model", "endpoint config")))
     assert n.adapter_of_component(endpoint, names["adapter component"]) == adapter
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.template.test_lambda_python import python313
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
@@ -42,7 +44,14 @@ def test_sam_build(tmp_path):
     compiled = [p.name for p in (layer / "pydantic_core").glob("*.so")]
     assert compiled == ["_pydantic_core.cpython-313-aarch64-linux-gnu.so"]
     assert not (layer / "botocore").exists() and not (layer / "boto3").exists()
-    assert not list(layer.rglob("__pycache__"))
+    assert not (layer / "aws_xray_sdk").exists() and not (layer / "wrapt").exists()  # Lambda's active tracing
+    # Bytecode for Lambda's python3.13 only, used as is (/opt is read-only: without it each cold start compiles)
+    pycs = list(layer.rglob("*.pyc"))
+    assert all(p.name.endswith(".cpython-313.pyc") for p in pycs)
+    if python313():
+        sources = {p.relative_to(layer).with_suffix("") for p in layer.rglob("*.py")}
+        assert sources == {(p.parent.parent / p.name.split(".")[0]).relative_to(layer) for p in pycs}
+        assert all(p.read_bytes()[4:8] == (1).to_bytes(4, "little") for p in pycs)  # PEP 552: unchecked hash
     for fn in ("ValidateAdapterFunction", "RegisterAdapterFunction", "RecordAdapterFunction", "NotifyFunction"):
         assert (tmp_path / "build" / fn / "app.py").exists()
     built = (tmp_path / "build" / "template.yaml").read_text()

@@ -47,5 +47,5 @@ def test_cli_reports_the_bad_line_and_exits_2(tmp_path, capsys):
 
     path = tmp_path / "data.jsonl"
     path.write_text(GOOD + '{"prompt": "Hi", "answer": "Hello"}\n')
-    rc = main(["train", "--base", str(tmp_path), "--data", str(path), "--out", str(tmp_path / "out")])
+    rc = main(["train", "--base-model-dir", str(tmp_path), "--data", str(path), "--output-dir", str(tmp_path / "out")])
     assert rc == 2 and "line 2: missing field 'completion'" in capsys.readouterr().err

@@ -60,11 +60,12 @@ def test_cli_trains_with_the_given_hyperparameters(tiny_base_dir, tmp_path, caps
     from loraplane.cli import main
 
     out = tmp_path / "cli-adapter"
-    rc = main(["train", "--base", tiny_base_dir, "--data", dataset("support-bot"), "--out", str(out),
+    rc = main(["train", "--base-model-dir", tiny_base_dir, "--data", dataset("support-bot"), "--output-dir", str(out),
                "--rank", "4", "--alpha", "8", "--epochs", "3", "--lr", "0.01", "--target-modules", "q_proj,v_proj",
                "--max-length", "64", "--seed", "7"])
-    printed = capsys.readouterr().out
-    assert rc == 0 and "step 6 loss=" in printed and "saved adapter" in printed
+    printed = capsys.readouterr()
+    assert rc == 0 and "step 6 loss=" in printed.err and "saved adapter" in printed.err  # progress: stderr
+    assert printed.out.strip() == str(out)  # stdout: the result alone
     config = json.load(open(out / "adapter_config.json"))
     assert config["r"] == 4 and config["lora_alpha"] == 8 and sorted(config["target_modules"]) == ["q_proj", "v_proj"]
     assert config["base_model_name_or_path"] == "tiny-llama"

@@ -85,7 +85,7 @@ def test_adapter_names_ingest_refuses(name):
 
 def test_upload_refuses_a_bad_name_before_any_call(capsys):
     with pytest.raises(SystemExit) as e:
-        parser().parse_args(["adapters", "upload", ".", "--name", "Bad_Name"])
+        parser().parse_args(["adapters", "upload", ".", "--adapter", "Bad_Name"])
     assert e.value.code == 2 and "adapter name 'Bad_Name' must be" in capsys.readouterr().err
 
 

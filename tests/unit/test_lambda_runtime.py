@@ -105,3 +105,15 @@ def test_a_deleted_function_and_a_stopped_runtime_start_nothing(runtime):
     runtime.stop_all()
     with pytest.raises(lambda_runtime.RuntimeStopped):
         call(fn, {})
+
+
+def test_each_invocation_logs_lambdas_report_line_the_first_with_its_init_duration(runtime):
+    source = "import time\ntime.sleep(0.2)  # a slow import\n" + HANDLERS
+    fn = function("reported", source=source)
+    call(fn, {})
+    call(fn, {})
+    reports = [line for line in lambda_runtime.log_path("reported").read_text().splitlines()
+               if line.startswith("REPORT RequestId: ")]
+    assert len(reports) == 2 and all("\tDuration: " in r and "\tMemory Size: 128 MB" in r for r in reports)
+    [init] = [float(r.split("Init Duration: ")[1].removesuffix(" ms")) for r in reports if "Init Duration" in r]
+    assert "Init Duration" in reports[0] and init >= 200

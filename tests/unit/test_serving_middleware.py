@@ -135,12 +135,13 @@ def test_serve_listens_on_loopback_unless_told(tiny_base_dir):
     from loraplane.cli import parser
     from loraplane_serving.launch import ServeOptions, command, sagemaker_options
 
-    args = parser().parse_args(["serve", "--model", tiny_base_dir])
+    args = parser().parse_args(["serve", "--base-model-dir", tiny_base_dir])
     assert args.host == "127.0.0.1" and not args.allow_remote_admin
     argv, env = command(ServeOptions(model_dir=tiny_base_dir))
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
     assert env["LORAPLANE_REMOTE_ADMIN"] == "0" and env["VLLM_SERVER_DEV_MODE"] == "0"
-    args = parser().parse_args(["serve", "--model", tiny_base_dir, "--host", "0.0.0.0", "--allow-remote-admin"])
+    args = parser().parse_args(["serve", "--base-model-dir", tiny_base_dir, "--host", "0.0.0.0",
+                                "--allow-remote-admin"])
     assert (args.host, args.allow_remote_admin) == ("0.0.0.0", True)
     sagemaker = sagemaker_options({"SM_MODEL_DIR": tiny_base_dir})
     assert sagemaker.host == "0.0.0.0" and command(sagemaker)[1]["LORAPLANE_REMOTE_ADMIN"] == "1"

@@ -65,9 +65,9 @@ class CountingSource(LocalSource):
         super().__init__(root)
         self.downloads: list[tuple[str, str]] = []
 
-    def download(self, name, filename, dest):
+    def stream(self, name, filename, sink):
         self.downloads.append((name, filename))
-        super().download(name, filename, dest)
+        super().stream(name, filename, sink)
 
 
 @pytest.fixture
@@ -140,9 +140,9 @@ class GatedSource(CountingSource):
 
         self.gate = threading.Event()
 
-    def download(self, name, filename, dest):
+    def stream(self, name, filename, sink):
         self.gate.wait(10)
-        super().download(name, filename, dest)
+        super().stream(name, filename, sink)
 
 
 def test_forget_during_fetch_and_cancelled_waiters(tmp_path, library, base_profile):

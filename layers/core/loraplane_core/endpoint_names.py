@@ -36,12 +36,21 @@ def components_config(prefix: str) -> str:
     return f"{prefix}-ic-config"
 
 
+def async_config(prefix: str, version: int) -> str:
+    """The endpoint config of an asynchronous endpoint (ServingMode async) for a base model version:
+    its own name, so that switching between on-demand and async makes a new config (configs cannot
+    change) instead of finding the other mode's under the model's name. At most 53 + 6 + 4 digits."""
+    return f"{prefix}-async{version}"[:63]
+
+
 def owned_by(prefix: str, name: str) -> bool:
-    """Models and endpoint configs this project created: exactly <prefix>-base-<version> and
-    <prefix>-ic-config, never a name another project's prefix merely starts with (project `ml`,
-    id `p-aaa` must not take project `ml-p-aaa`'s)."""
-    return name == components_config(prefix) or any(name == base_model_name(prefix, int(v))
-                                                      for v in re.findall(r"-base-(\d{1,5})\Z", name))
+    """Models and endpoint configs this project created: exactly <prefix>-base-<version>,
+    <prefix>-async<version> and <prefix>-ic-config, never a name another project's prefix merely
+    starts with (project `ml`, id `p-aaa` must not take project `ml-p-aaa`'s)."""
+    return name == components_config(prefix) or any(
+        name == make(prefix, int(v)) for make, pattern in ((base_model_name, r"-base-(\d{1,5})\Z"),
+                                                            (async_config, r"-async(\d{1,5})\Z"))
+        for v in re.findall(pattern, name))
 
 
 def project_tags(project_name: str, project_id: str) -> list[dict[str, str]]:

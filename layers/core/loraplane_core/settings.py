@@ -13,6 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from loraplane_core.adapters import rate_limits
 
 
+# ServingMode values that put one model (the container that loads adapters from live/) on the endpoint's
+# variant; inference-components puts the base and each adapter in inference components instead.
+MODEL_VARIANT_MODES = frozenset({"on-demand", "async"})
+
+
 class MissingSettings(RuntimeError):
     """An environment variable the handler needs is missing or invalid."""
 
@@ -35,12 +40,16 @@ class Settings(BaseModel):
     upload_grace_seconds: int = Field(300, alias="UPLOAD_GRACE_SECONDS", ge=0)
     # Deployment (registry decisions -> endpoint)
     endpoint_name: str = Field(alias="ENDPOINT_NAME", min_length=1)
-    serving_mode: Literal["inference-components", "on-demand"] = Field("inference-components", alias="SERVING_MODE")
+    serving_mode: Literal["inference-components", "on-demand", "async"] = Field("inference-components",
+                                                                                alias="SERVING_MODE")
     instance_type: str = Field("ml.g5.2xlarge", alias="INSTANCE_TYPE", min_length=1)
     instance_count: int = Field(1, alias="INSTANCE_COUNT", gt=0)
     max_instance_count: int = Field(1, alias="MAX_INSTANCE_COUNT", gt=0)
-    # inference-components mode only (AWS scales only such endpoints to zero); ignored on-demand
+    # inference-components and async modes (AWS scales only those endpoints to zero); ignored on-demand
     scale_to_zero: bool = Field(False, alias="SCALE_TO_ZERO")
+    # async mode: the SNS topics of AsyncInferenceConfig.NotificationConfig (set on the function that creates it)
+    async_success_topic_arn: str = Field("", alias="ASYNC_SUCCESS_TOPIC_ARN")
+    async_error_topic_arn: str = Field("", alias="ASYNC_ERROR_TOPIC_ARN")
     execution_role_arn: str = Field(alias="ENDPOINT_EXECUTION_ROLE_ARN", min_length=1)
     rollback_alarms: tuple[str, ...] = Field((), alias="ROLLBACK_ALARMS")
     deployment_timeout_seconds: int = Field(3600, alias="DEPLOYMENT_TIMEOUT_SECONDS", gt=0)
@@ -78,6 +87,11 @@ class Settings(BaseModel):
     @property
     def resource_prefix(self) -> str:
         return f"{self.project_name}-{self.project_id}"
+
+    @property
+    def model_on_variant(self) -> bool:
+        """on-demand and async: the endpoint config names the model (no inference components)."""
+        return self.serving_mode in MODEL_VARIANT_MODES
 
 
 class LockSettings(Settings):

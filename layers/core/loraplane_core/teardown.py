@@ -13,6 +13,8 @@ the retained adapter bucket. Every wait is bounded by `deadline`; when time runs
 """
 import time
 
+from botocore.exceptions import ClientError
+
 from loraplane_core.deployment import endpoint_lock, scaling
 from loraplane_core.endpoint_names import base_component, owned_by
 from loraplane_core.sagemaker_gateway import delete, describe
@@ -89,12 +91,18 @@ class Teardown:
               self.deadline, self.poll)
 
     def delete_alarms(self, adapter_components: list[str]) -> None:
-        """The scale-from-zero alarms, the base component's and those of `adapter_components`: deleting
-        their step policy leaves them (AWS deletes only target tracking alarms with their policy)."""
+        """The scale-from-zero alarms, the base component's and those of `adapter_components`, and any other
+        under the same name prefix (an adapter's alarm whose component went first): deleting their step
+        policy leaves them (AWS deletes only target tracking alarms with their policy)."""
         if self.cloudwatch is None:
             return
         names = [scaling.from_zero_name(self.prefix),
                  *[scaling.adapter_alarm_name(self.prefix, c) for c in adapter_components]]
+        prefix = f"{scaling.from_zero_name(self.prefix)}-"
+        try:  # a list call by prefix: where IAM grants DescribeAlarms by alarm name only, the names above do
+            names += [n for n in scaling.alarm_names_with_prefix(self.cloudwatch, prefix) if n not in names]
+        except ClientError:
+            pass
         self.deleted["alarms"] += scaling.delete_alarms(self.cloudwatch, names)
 
     def delete_scaling(self, resource: str) -> None:

@@ -3,59 +3,62 @@ rejection reasons; an adapter version's registry decision by name; an adapter fo
 rules, and uploaded where ingest picks it up."""
 import sys
 
-from ..cli_parsers import Defaults as DEFAULTS  # light: argparse, datetime, re
-
-STACK_HELP = "the stack (default: $LORAPLANE_STACK or loraplane-local)"
+from .. import cli_options as opt  # light: argparse, datetime, re
+from ..cli_parsers import adapter_name, positive_int
 
 
 def add_parser(subparsers) -> None:
-    adapters = subparsers.add_parser("adapters", help="adapters in the catalog").add_subparsers(dest="action", required=True)
+    adapters = subparsers.add_parser("adapters", help="adapters in the catalog")
+    adapters = adapters.add_subparsers(dest="action", required=True)
     ls = adapters.add_parser("list", help="versions, states and rejection reasons")
-    ls.add_argument("--json", action="store_true")
-    ls.add_argument("--stack-name", help="default: $LORAPLANE_STACK or loraplane-local")
+    opt.stack_name(ls)
+    opt.alias(ls, "--json", opt.output(ls), "json")
     ls.set_defaults(handler=list_adapters)
     decisions = (("approve", "Approved", "make it live"), ("reject", "Rejected", "take it off the endpoint"))
     for verb, status, what in decisions:
         p = adapters.add_parser(verb, help=f"set an adapter version {status} in the registry ({what})")
-        p.add_argument("name", help="the adapter's name (its folder under adapters/)")
-        p.add_argument("--version", type=int, help="the model package version (default: the latest)")
+        p.add_argument("name", metavar="NAME", type=adapter_name,
+                       help="the adapter's name (its folder under adapters/)")
+        p.add_argument("--version", type=positive_int, metavar="N",
+                       help="the model package version, as adapters list shows it (default: the latest)")
         if verb == "reject":
-            p.add_argument("--reason", help="why: the registry's ApprovalDescription")
-        p.add_argument("--stack-name", help="default: $LORAPLANE_STACK or loraplane-local")
-        p.add_argument("--output", choices=["table", "json"], default="table")
+            p.add_argument("--reason", help="why: the registry's ApprovalDescription (default: none)")
+        opt.stack_name(p)
+        opt.output(p)
         p.set_defaults(handler=decide, status=status)
     add_validate(adapters)
     add_upload(adapters)
 
 
 def add_validate(adapters) -> None:
-    p = adapters.add_parser("validate", formatter_class=DEFAULTS,
+    p = adapters.add_parser("validate",
                             help="check an adapter folder offline with the rules ingest applies (exit 1 if rejected)")
     p.add_argument("path", metavar="DIR", help="what save_pretrained wrote, or an adapter.tar.gz")
-    p.add_argument("--base", required=True, metavar="DIR", help="the base model's Hugging Face directory (config.json)")
-    p.add_argument("--base-name", help="the base model id adapters must name (default: the --base folder's name, "
-                                       "as `models register-base` names it)")
-    p.add_argument("--max-rank", type=int, default=64, help="the stack's MaxLoraRank")
-    p.add_argument("--max-bytes", type=int, default=536870912, help="the stack's MaxAdapterBytes")
-    p.add_argument("--output", choices=["table", "json"], default="table")
+    opt.option(p, "--base-model-dir", "--base", required=True, metavar="DIR", help=opt.BASE_MODEL_DIR_HELP)
+    opt.option(p, "--base-model-name", "--base-name", metavar="ID",
+               help="the base model id adapters must name (default: the --base-model-dir folder's name, as "
+                    "`models register-base` names it)")
+    opt.option(p, "--max-lora-rank", "--max-rank", type=positive_int, default=64, metavar="N",
+               help="the stack's MaxLoraRank")
+    opt.option(p, "--max-adapter-bytes", "--max-bytes", type=positive_int, default=536870912, metavar="BYTES",
+               help="the stack's MaxAdapterBytes")
+    opt.output(p)
     p.set_defaults(handler=validate)
 
 
 def add_upload(adapters) -> None:
-    from ..cli_parsers import adapter_name
-
-    p = adapters.add_parser("upload", formatter_class=DEFAULTS,
+    p = adapters.add_parser("upload",
                             help="upload an adapter folder to s3://<AdapterBucketName>/adapters/<name>/ (ingest "
                                  "validates and registers it)")
     p.add_argument("path", metavar="DIR", help="what save_pretrained wrote, or an adapter.tar.gz")
-    p.add_argument("--name", required=True, type=adapter_name,
-                   help="the adapter's name: 1-30 of [a-z0-9-], starting and ending with a letter or digit")
+    opt.option(p, "--adapter", "--name", required=True, type=adapter_name, metavar="NAME",
+               help="the adapter's name: 1-30 of [a-z0-9-], starting and ending with a letter or digit")
     p.add_argument("--no-validate", action="store_true",
                    help="upload without checking it first against the stack's base model and limits")
-    p.add_argument("--base", metavar="DIR", help="validate against this base model directory instead of the "
-                                                 "stack's deployed base model")
-    p.add_argument("--stack-name", help=STACK_HELP)
-    p.add_argument("--output", choices=["table", "json"], default="table")
+    opt.option(p, "--base-model-dir", "--base", metavar="DIR",
+               help="validate against this base model directory (default: the stack's deployed base model)")
+    opt.stack_name(p)
+    opt.output(p)
     p.set_defaults(handler=upload)
 
 
@@ -69,7 +72,7 @@ def list_adapters(args) -> int:
     outputs, _ = describe(stack_name(args.stack_name), session)
     table = session.resource("dynamodb").Table(outputs["CatalogTableName"])
     print(render(collect(table, session.client("sagemaker"), outputs.get("EndpointName"),
-                                outputs.get("ServingMode", "inference-components")), args.json))
+                                outputs.get("ServingMode", "inference-components")), args.output == "json"))
     return 0
 
 
@@ -91,8 +94,8 @@ def validate(args) -> int:
 
     from ..adapter_files import check, offline_base, render_check
 
-    result = check(args.path, Policy(max_rank=args.max_rank, max_bytes=args.max_bytes),
-                   offline_base(args.base, args.base_name))
+    result = check(args.path, Policy(max_rank=args.max_lora_rank, max_bytes=args.max_adapter_bytes),
+                   offline_base(args.base_model_dir, args.base_model_name))
     print(render_check(result, args.output))
     return 0 if result["valid"] else 1
 
@@ -111,18 +114,18 @@ def upload(args) -> int:
     session = boto3.Session()
     outputs, params = describe(stack_name(args.stack_name), session)
     if not args.no_validate:
-        base = offline_base(args.base) if args.base else stack_base(session, outputs)
+        base = offline_base(args.base_model_dir) if args.base_model_dir else stack_base(session, outputs)
         result = check(args.path, stack_policy(params), base)
         if not result["valid"]:
             raise CliError(f"ingest would reject {args.path}: {result['reason']}: {result['message']}",
                            "Fix the adapter, or pass --no-validate to upload it anyway")
         print(render_check(result, "table"), file=sys.stderr)
-    done = send(session.client("s3"), outputs["AdapterBucketName"], args.name, args.path)
+    done = send(session.client("s3"), outputs["AdapterBucketName"], args.adapter, args.path)
     if args.output == "json":
         print(json.dumps(done, indent=2))
     else:
         print(done["source"])
-    print(f"Uploaded {args.name}; ingest validates and registers it within seconds (a new version when the weights "
+    print(f"Uploaded {args.adapter}; ingest validates and registers it within seconds (a new version when the weights "
           f"are new). Follow it with: loraplane adapters list  (a rejection shows there with its reason)",
           file=sys.stderr)
     return 0

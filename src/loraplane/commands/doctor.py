@@ -1,11 +1,12 @@
 """`loraplane doctor`: a pre-flight of the account and the deployed stack, one line per check."""
+from .. import cli_options as opt  # light: argparse, datetime, re
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "doctor", help="pre-flight of the account and the stack: credentials, quota, image, storage, registry, runtime")
-    p.add_argument("--stack-name", help="default: $LORAPLANE_STACK or loraplane-local")
-    p.add_argument("--output", choices=["table", "json"], default="table")
+    opt.stack_name(p)
+    opt.output(p)
     p.set_defaults(handler=doctor)
 
 

@@ -1,28 +1,17 @@
 """`loraplane image build`: build the serving image with the stack's CodeBuild project (no local Docker)."""
+from .. import cli_options as opt  # light: argparse, datetime, re
+from ..cli_parsers import poll_seconds
 
 
 def add_parser(subparsers) -> None:
     image = subparsers.add_parser("image", help="the serving image").add_subparsers(dest="action", required=True)
     b = image.add_parser("build", help="build and push the serving image with the stack's CodeBuild project")
     b.add_argument("--no-wait", action="store_true", help="start the build and return (default: follow it to the end)")
-    b.add_argument("--poll-seconds", type=poll_seconds, default=10,
-                   help="how often to check the build, 1-300 (default: 10)")
-    b.add_argument("--stack-name", help="default: $LORAPLANE_STACK or loraplane-local")
-    b.add_argument("--output", choices=["table", "json"], default="table")
+    b.add_argument("--poll-seconds", type=poll_seconds, default=10, metavar="SECONDS",
+                   help="how often to check the build, 1-300")
+    opt.stack_name(b)
+    opt.output(b)
     b.set_defaults(handler=build)
-
-
-def poll_seconds(text: str) -> float:
-    """1-300 s: 0 would call BatchGetBuilds without pause until AWS throttles it."""
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 1 <= value <= 300:
-        raise argparse.ArgumentTypeError(f"{text} is outside 1-300 seconds")
-    return value
 
 
 def build(args) -> int:

@@ -6,7 +6,7 @@ import sys
 import threading
 import time
 
-from ..cli_parsers import Defaults as DEFAULTS  # light: argparse, datetime, re
+from ..cli_parsers import port, timeout_seconds  # light: argparse, datetime, re
 
 DETACH_TIMEOUT_S = 600.0  # deploying the template takes seconds to a minute on a busy machine
 
@@ -15,15 +15,15 @@ def add_parser(subparsers) -> None:
     local = subparsers.add_parser("local", help="the embedded AWS emulator")
     local = local.add_subparsers(dest="action", required=True)
     p = local.add_parser("up", help="run the stack locally (in the foreground unless --detach) and print the "
-                                    "environment to use", formatter_class=DEFAULTS)
-    p.add_argument("--port", type=int, default=4566)
+                                    "environment to use")
+    p.add_argument("--port", type=port, default=4566, help="the emulator's port on 127.0.0.1")
     p.add_argument("--no-base-model", action="store_true", help="do not register and approve the tiny base model")
     p.add_argument("--detach", action="store_true", help="run in the background (log in $LORAPLANE_HOME/local.log); "
                                                           "stop it with `loraplane local down`")
     p.set_defaults(handler=up)
-    down = local.add_parser("down", help="stop the local stack (`local up`, detached or not) and its serving processes",
-                            formatter_class=DEFAULTS)
-    down.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a clean stop before SIGKILL")
+    down = local.add_parser("down", help="stop the local stack (`local up`, detached or not) and its serving processes")
+    down.add_argument("--timeout", type=timeout_seconds, default=60.0, metavar="SECONDS",
+                      help="seconds to wait for a clean stop before SIGKILL")
     down.set_defaults(handler=stop)
     env = local.add_parser("env", help="print the running local stack's environment: eval \"$(loraplane local env)\"")
     env.set_defaults(handler=print_env)
@@ -46,11 +46,15 @@ def up(args) -> int:
     if args.detach:
         return detach(args)
     from .. import local
+    from ..progress import Steps
 
     stop_event = threading.Event()  # SIGTERM (`local down`) from here on ends in the clean stop below
     signal.signal(signal.SIGTERM, lambda *_: stop_event.set())
-    stack = local.up(port=args.port)
+    steps = Steps()
+    stack = local.up(port=args.port, steps=steps)
     try:
+        if not args.no_base_model:
+            steps("Registering and approving the tiny base model (built once, in $LORAPLANE_HOME/models/) ...")
         base = None if args.no_base_model else local.register_tiny_base(stack)
         env = environment(stack.emulator.environment())
         print(f"LoRA Plane local stack '{local.LOCAL_STACK}' is up ({stack.deploy_seconds:.1f}s). Use it with:\n")
@@ -78,7 +82,7 @@ def hints(outputs: dict, base: str | None, file=None) -> None:
     if base:
         lines += [f"# base model     : tiny-llama, approved ({base});",
                   f"#                  the endpoint {endpoint} comes up in about a minute (loraplane status)"]
-    lines += ["# try            : loraplane adapters upload my-adapter/ --name my-adapter",
+    lines += ["# try            : loraplane adapters upload my-adapter/ --adapter my-adapter",
               f"#                  (or aws s3 cp --recursive my-adapter/ s3://{bucket}/adapters/my-adapter/)",
               "#                  loraplane adapters list; loraplane adapters approve my-adapter",
               "#                  loraplane invoke my-adapter \"Hello\"   (the base model: loraplane invoke base ...)",
@@ -96,8 +100,9 @@ def detach(args) -> int:
     argv = ["--port", str(args.port)] + (["--no-base-model"] if args.no_base_model else [])
     print(f"Starting the local stack in the background (log: {local_state.home()}/{local_state.LOG_FILE}) ...",
           file=sys.stderr, flush=True)
-    try:
-        state = local_state.start_detached(argv, DETACH_TIMEOUT_S)
+    try:  # the child's progress lines, as they reach its log
+        state = local_state.start_detached(argv, DETACH_TIMEOUT_S, on_progress=lambda line: print(
+            line, file=sys.stderr, flush=True))
     except RuntimeError as e:
         raise CliError(str(e).splitlines()[0], "Read the log: " + " | ".join(str(e).splitlines()[-3:])) from None
     print(local_state.exports(state["env"]))  # stdout: eval-able

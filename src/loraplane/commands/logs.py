@@ -1,26 +1,26 @@
 """`loraplane logs`: CloudWatch Logs of the stack's Lambda functions and of its endpoint, merged by time."""
 import sys
 
-from ..cli_parsers import Defaults as DEFAULTS, parse_since  # light: argparse, datetime, re
+from .. import cli_options as opt  # light: argparse, datetime, re
+from ..cli_parsers import parse_since, poll_seconds
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("logs", formatter_class=DEFAULTS,
-                              help="the Lambda functions' and the endpoint's CloudWatch Logs, merged by time")
+    p = subparsers.add_parser("logs", help="the Lambda functions' and the endpoint's CloudWatch Logs, merged by time")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--function", metavar="NAME",
                        help="one function: validate, register, record, notify, decision, lock, adapter, basemodel, "
-                            "smoke, outcome, reconcile, cleanup (or its full name); default: all, and the endpoint")
+                            "smoke, outcome, reconcile, cleanup (or its full name) (default: all, and the endpoint)")
     which.add_argument("--endpoint", action="store_true", help="the endpoint's log group only")
     p.add_argument("--since", type=parse_since, default="10m",
                    help="how far back: a duration (30s, 10m, 2h, 1d, 1h30m) or an ISO-8601 time (UTC by default)")
     p.add_argument("--filter", metavar="PATTERN",
-                   help="a CloudWatch Logs filter pattern, e.g. ERROR or '\"adapter x\"'")
+                   help="a CloudWatch Logs filter pattern, e.g. ERROR or '\"adapter x\"' (default: every event)")
     p.add_argument("--follow", "-f", action="store_true", help="keep polling for new events until Ctrl-C")
-    p.add_argument("--interval", type=float, default=5.0, metavar="SECONDS", help="seconds between polls with --follow")
-    p.add_argument("--stack-name", help="the stack (default: $LORAPLANE_STACK or loraplane-local)")
-    p.add_argument("--output", choices=["text", "json"], default="text",
-                   help="text: time, source, message; json: one JSON object per event and line")
+    opt.option(p, "--poll-seconds", "--interval", type=poll_seconds, default=5.0, metavar="SECONDS",
+               help="seconds between polls with --follow, 1-300")
+    opt.stack_name(p)
+    opt.output(p, "text", "json", help="text: time, source, message; json: one JSON object per event and line")
     p.set_defaults(handler=logs)
 
 
@@ -42,7 +42,7 @@ def logs(args) -> int:
 
     if args.follow:
         print(f"Following {len(groups)} log group(s) of {name}; Ctrl-C stops.", file=sys.stderr)
-        lg.follow(tail, emit, args.interval)
+        lg.follow(tail, emit, args.poll_seconds)
         return 0
     events = tail.poll()
     if tail.missing == set(groups):

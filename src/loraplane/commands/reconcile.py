@@ -1,10 +1,12 @@
 """`loraplane reconcile`: run the scheduled reconciler now (the emulator has no scheduler), print its report."""
+from .. import cli_options as opt  # light: argparse, datetime, re
 
 
 def add_parser(subparsers) -> None:
     rec = subparsers.add_parser("reconcile", help="compare the registry with the endpoint now; report and repair drift")
     rec.add_argument("--report-only", action="store_true", help="report drift without repairing it")
-    rec.add_argument("--stack-name", help="default: $LORAPLANE_STACK or loraplane-local")
+    opt.stack_name(rec)
+    opt.output(rec, "json", "table")
     rec.set_defaults(handler=reconcile)
 
 
@@ -14,6 +16,7 @@ def reconcile(args) -> int:
 
     import boto3
 
+    from ..cli_output import render
     from ..stack import describe, stack_name
 
     session = boto3.Session()
@@ -21,5 +24,5 @@ def reconcile(args) -> int:
     resp = session.client("lambda").invoke(FunctionName=outputs["ReconcileFunctionName"],
                                            Payload=json.dumps({"repair": not args.report_only}).encode())
     payload = json.loads(resp["Payload"].read() or b"null")
-    print(json.dumps(payload, indent=2))
+    print(render(payload, args.output))
     return 1 if resp.get("FunctionError") else 0

@@ -1,12 +1,15 @@
 """`loraplane redrive`: start the events waiting in the stack's dead-letter queues again."""
+from .. import cli_options as opt  # light: argparse, datetime, re
+from ..cli_parsers import whole
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("redrive", help="start the events in the dead-letter queues again (ingest, deployment)")
-    p.add_argument("--queue", choices=["ingest", "deploy", "all"], default="all", help="which dead-letter queue (default: all)")
-    p.add_argument("--limit", type=int, default=1000, help="at most this many messages per queue (default: 1000)")
-    p.add_argument("--stack-name", help="default: $LORAPLANE_STACK or loraplane-local")
-    p.add_argument("--output", choices=["table", "json"], default="table")
+    p.add_argument("--queue", choices=["ingest", "deploy", "all"], default="all", help="which dead-letter queue")
+    p.add_argument("--limit", type=whole(1, 100000), default=1000, metavar="N",
+                   help="at most this many messages per queue")
+    opt.stack_name(p)
+    opt.output(p)
     p.set_defaults(handler=redrive)
 
 

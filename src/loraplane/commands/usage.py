@@ -1,14 +1,15 @@
 """`loraplane usage`: tokens in and out per adapter per hour (CloudWatch, from the serving container's metrics)."""
+from .. import cli_options as opt  # light: argparse, datetime, re
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("usage", help="requests, prompt and generated tokens per adapter per hour "
                                             "(CloudWatch; hourly sums kept 455 days)")
-    p.add_argument("--adapter", metavar="NAME", help="one adapter (_base: the base model); default: all")
-    p.add_argument("--since", default="7d", help="how far back: <N>h, <N>d or <N>w, 1h..455d (default: 7d)")
-    p.add_argument("--stack-name", help="default: $LORAPLANE_STACK or loraplane-local")
-    p.add_argument("--output", choices=["table", "json", "csv"], default="table",
-                   help="table: totals per adapter; json: totals and hours; csv: one row per adapter and hour")
+    p.add_argument("--adapter", metavar="NAME", help="one adapter, _base for the base model (default: all)")
+    p.add_argument("--since", default="7d", help="how far back: <N>h, <N>d or <N>w, 1h..455d")
+    opt.stack_name(p)
+    opt.output(p, "table", "json", "csv",
+               help="table: totals per adapter; json: totals and hours; csv: one row per adapter and hour")
     p.set_defaults(handler=usage)
 
 

@@ -16,9 +16,9 @@ def quota_name(instance_type: str) -> str:
 
 def instances_needed(serving_mode: str, instance_count: int, max_instance_count: int) -> int:
     """Instances the endpoint may hold at once: inference-components mode scales up to
-    MaxInstanceCount (managed instance scaling); on-demand updates blue/green, all at once, so an
-    update runs a second fleet of InstanceCount beside the first."""
-    if serving_mode == "on-demand":
+    MaxInstanceCount (managed instance scaling); on-demand and async update blue/green, all at once, so
+    an update runs a second fleet of InstanceCount beside the first."""
+    if serving_mode in ("on-demand", "async"):
         return 2 * instance_count
     return max(instance_count, max_instance_count)
 

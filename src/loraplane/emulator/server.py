@@ -23,7 +23,7 @@ class Emulator:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         from . import hosting
-        from .shims import eventbridge_targets, install_all, lambda_runtime
+        from .shims import alarm_evaluation, eventbridge_targets, install_all, lambda_runtime
 
         # Request logs and the interpreter's tracebacks of failed executions would drown the output;
         # failures stay visible in the execution history and the catalog.
@@ -38,13 +38,15 @@ class Emulator:
         hosting.manager().configure(self.url)  # local SageMaker containers read S3 through this emulator
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
+        alarm_evaluation.evaluator().start()  # LORAPLANE_ALARM_INTERVAL_S
         return self
 
     def stop(self) -> None:
         from . import hosting
-        from .shims import lambda_runtime
+        from .shims import alarm_evaluation, lambda_runtime
 
-        # First no new requests, then no Lambda starting a container, then no container.
+        # First no alarm round and no new requests, then no Lambda starting a container, then no container.
+        alarm_evaluation.evaluator().stop()
         if self._server:
             self._server.stop()
             self._server = None

@@ -1,8 +1,11 @@
-"""Safe extraction of an `adapter.tar.gz` upload: regular files at the top level only, bounded."""
+"""Safe extraction of an `adapter.tar.gz` upload: regular files at the top level only, bounded.
+From a file, or from a stream as it arrives (the serving cache: no copy of the archive on disk),
+by the same rules."""
 import gzip
 import os
 import tarfile
 import zlib
+from typing import BinaryIO, Callable
 
 from loraplane_core.adapters.reasons import AdapterRejected, Reason
 from loraplane_core.adapters.upload_layout import (
@@ -10,6 +13,7 @@ from loraplane_core.adapters.upload_layout import (
     PICKLE_SUFFIXES,
     WEIGHTS_FILE,
 )
+from loraplane_core.adapters.weights_sink import WeightsDigest, WeightsSink
 
 MAX_MEMBERS = 64
 MAX_HEADER_BYTES = 64 * 1024  # pax / GNU long-name headers are read into memory whole: bound them
@@ -75,14 +79,29 @@ def extract_adapter_archive(archive_path: str, dest: str, max_bytes: int) -> lis
     Rejects links, devices, absolute paths, `..`, nested directories for the adapter files,
     too many members, and more than `max_bytes` of content (checked before writing).
     """
+    return _extract(lambda: tarfile.open(archive_path, mode="r:gz", tarinfo=BoundedTarInfo), dest, max_bytes)[0]
+
+
+def extract_adapter_stream(stream: BinaryIO, dest: str, max_bytes: int) -> tuple[list[str], WeightsDigest | None]:
+    """extract_adapter_archive from a stream read once, front to back (only read() is called), with
+    the weights member hashed and its header read as it is written: (names written, the weights'
+    digest if any). The same tarfile mode as from a file: it only ever seeks forward, which gzip does
+    by reading on, and decompresses no further than the file reading would, so both modes give the
+    same verdict on every archive (tarfile's "r|gz" reads ahead and would fail some that "r:gz" takes)."""
+    return _extract(lambda: tarfile.open(fileobj=stream, mode="r:gz", tarinfo=BoundedTarInfo), dest, max_bytes,
+                    digest=True)
+
+
+def _extract(open_tar: Callable[[], tarfile.TarFile], dest: str, max_bytes: int,
+             digest: bool = False) -> tuple[list[str], WeightsDigest | None]:
     try:
-        tar = tarfile.open(archive_path, mode="r:gz", tarinfo=BoundedTarInfo)  # noqa: SIM115 - closed below
+        tar = open_tar()
     except RecursionError:
         raise _unsafe("adapter.tar.gz nests its headers too deeply") from None
     except _CORRUPT as e:
         raise AdapterRejected(Reason.INVALID_ARCHIVE, "adapter.tar.gz is not a readable gzip tar archive: {error}",
                               error=str(e)) from None
-    written = []
+    written, weights = [], None
     with tar:
         total = everything = 0
         try:
@@ -101,26 +120,34 @@ def extract_adapter_archive(archive_path: str, dest: str, max_bytes: int) -> lis
                 total += member.size
                 if total > max_bytes:
                     raise AdapterRejected(Reason.TOO_LARGE, "archive content exceeds {limit} bytes (MaxAdapterBytes)", limit=max_bytes)
-                _copy_out(tar, member, os.path.join(dest, base))
+                hashed = _copy_out(tar, member, os.path.join(dest, base), digest and base == WEIGHTS_FILE)
+                weights = hashed or weights
                 written.append(base)
         except RecursionError:
             raise _unsafe("adapter.tar.gz nests its headers too deeply") from None
         except _CORRUPT as e:
             raise AdapterRejected(Reason.INVALID_ARCHIVE, "adapter.tar.gz is corrupt: {error}", error=str(e)) from None
-    return written
+    return written, weights
 
 
-def _copy_out(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
+def _copy_out(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, digest: bool) -> WeightsDigest | None:
+    """Writes the member to `path`; with `digest`, through a WeightsSink, whose digest it returns."""
     src = tar.extractfile(member)
     assert src is not None  # a regular file
-    with src, open(path, "wb") as out:
-        remaining = member.size
-        while remaining:
-            chunk = src.read(min(1 << 20, remaining))
-            if not chunk:
-                raise AdapterRejected(Reason.INVALID_ARCHIVE, "archive member {name} is truncated", name=member.name)
-            out.write(chunk)
-            remaining -= len(chunk)
+    out = WeightsSink(path, member.size) if digest else open(path, "wb")  # noqa: SIM115 - closed below
+    try:
+        with src:
+            remaining = member.size
+            while remaining:
+                chunk = src.read(min(1 << 20, remaining))
+                if not chunk:
+                    raise AdapterRejected(Reason.INVALID_ARCHIVE, "archive member {name} is truncated",
+                                          name=member.name)
+                out.write(chunk)
+                remaining -= len(chunk)
+    finally:
+        out.close()
+    return out.digest() if isinstance(out, WeightsSink) else None
 
 
 def build_adapter_archive(src_dir: str, archive_path: str) -> None:

@@ -75,14 +75,20 @@ def plan_upload(s3, bucket: str, upload: UploadKey, final: bool) -> StagedUpload
 def download_listed(s3, bucket: str, key: str, size: int, etag: str, path: str) -> None:
     """Download exactly the object that was listed (IfMatch) and never more than its listed size,
     even if the key is overwritten between the listing (where sizes are checked) and the read."""
-    body = s3.get_object(Bucket=bucket, Key=key, IfMatch=etag)["Body"]
     with open(path, "wb") as out:
+        stream_listed(s3, bucket, key, size, etag, out)
+
+
+def stream_listed(s3, bucket: str, key: str, size: int, etag: str, sink) -> None:
+    """download_listed into anything with write(): one GET, its body in 1 MiB chunks."""
+    body = s3.get_object(Bucket=bucket, Key=key, IfMatch=etag)["Body"]
+    with body:
         written = 0
         for chunk in iter(lambda: body.read(1 << 20), b""):
             written += len(chunk)
             if written > size:
                 raise AdapterRejected(Reason.TOO_LARGE, f"{key} grew beyond its listed {size} bytes while read")
-            out.write(chunk)
+            sink.write(chunk)
 
 
 def fetch_upload(s3, bucket: str, upload: UploadKey, staged: StagedUpload, dest: str, max_bytes: int) -> None:

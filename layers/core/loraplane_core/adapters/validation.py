@@ -22,6 +22,7 @@ from loraplane_core.adapters.upload_layout import (
     PICKLE_SUFFIXES,
     WEIGHTS_FILE,
 )
+from loraplane_core.adapters.weights_sink import WeightsDigest
 
 SERVABLE_DTYPES = {"F16", "BF16", "F32"}
 # base_model.model.<module path>.lora_A.weight (PEFT drops the adapter name when saving);
@@ -65,8 +66,9 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
-def check_files(directory: str, policy: Policy) -> int:
-    """Presence, format and size checks that need no parsing; returns the adapter's size."""
+def check_files(directory: str, policy: Policy, weights_size: int | None = None) -> int:
+    """Presence, format and size checks that need no parsing; returns the adapter's size
+    (`weights_size`: the weights' as written, when a WeightsSink wrote them)."""
     names = set(os.listdir(directory))
     has_weights = WEIGHTS_FILE in names
     pickles = sorted(n for n in names if n.endswith(PICKLE_SUFFIXES))
@@ -81,7 +83,8 @@ def check_files(directory: str, policy: Policy) -> int:
         raise AdapterRejected(Reason.MISSING_CONFIG, f"{CONFIG_FILE} is missing")
     if not has_weights:
         raise AdapterRejected(Reason.MISSING_WEIGHTS, f"{WEIGHTS_FILE} is missing")
-    size = sum(os.path.getsize(os.path.join(directory, n)) for n in (CONFIG_FILE, WEIGHTS_FILE))
+    size = os.path.getsize(os.path.join(directory, CONFIG_FILE))
+    size += os.path.getsize(os.path.join(directory, WEIGHTS_FILE)) if weights_size is None else weights_size
     check_size(size, policy)
     return size
 
@@ -162,21 +165,24 @@ def check_tensors(tensors: dict[str, TensorInfo], cfg: LoraAdapterConfig, base: 
     return tuple(sorted({p.rsplit('.', 1)[-1] for p in pairs})), dtypes.pop()
 
 
-def validate_adapter_dir(directory: str, policy: Policy, base: BaseModelProfile | None) -> ValidatedAdapter:
-    size = check_files(directory, policy)
+def validate_adapter_dir(directory: str, policy: Policy, base: BaseModelProfile | None,
+                         weights: WeightsDigest | None = None) -> ValidatedAdapter:
+    """`weights`: the digest of the weights file taken while it was written (weights_sink.py), so
+    that the file is not read again; the checks and their order are the same either way."""
+    size = check_files(directory, policy, weights.size if weights else None)
     with open(os.path.join(directory, CONFIG_FILE), "rb") as f:
         config_bytes = f.read((1 << 20) + 1)
     cfg = parse_adapter_config(config_bytes)
     check_config(cfg, policy, base)
     assert base is not None  # check_config rejects a missing base
-    weights = os.path.join(directory, WEIGHTS_FILE)
-    tensors = read_header_file(weights)
+    weights_path = os.path.join(directory, WEIGHTS_FILE)
+    tensors = weights.header() if weights else read_header_file(weights_path)
     modules, dtype = check_tensors(tensors, cfg, base)
     return ValidatedAdapter(
         base_model=base.name,
         rank=cfg.r,
         target_modules=modules,
-        sha256=sha256_file(weights),
+        sha256=weights.sha256 if weights else sha256_file(weights_path),
         size_bytes=size,
         dtype=dtype,
         config_sha256=config_digest(config_bytes),

@@ -1,7 +1,8 @@
 """Base model packages -> the endpoint: create it, or update it without downtime.
 
 on-demand: Model + EndpointConfig (model on the variant) -> CreateEndpoint, or UpdateEndpoint with
-a blue/green policy and the stack's CloudWatch alarms for automatic rollback.
+a blue/green policy and the stack's CloudWatch alarms for automatic rollback. async: the same, with
+an endpoint config of its own name that carries the AsyncInferenceConfig (async_inference.py).
 inference-components: the endpoint config has no model (managed instance scaling); the base model
 is the base inference component, updated with a rolling policy and the same alarms. Auto scaling
 (instances on-demand, the base component's copies otherwise, scale to zero) is in scaling.py.
@@ -9,11 +10,13 @@ A failed update leaves the old version serving: SageMaker rolls back, and check(
 """
 import time
 
+from loraplane_core import async_inference
 from loraplane_core.adapters import rate_limits
 from loraplane_core.adapters.live_manifest import LIVE_PREFIX, MANIFEST_KEY
 from loraplane_core.deployment import scaling
 from loraplane_core.deployment.payloads import BaseDeployment, BaseTarget
 from loraplane_core.endpoint_names import (
+    async_config,
     base_component,
     base_model_name,
     components_config,
@@ -31,7 +34,7 @@ def container_environment(s, base_model: str) -> dict[str, str]:
            "LORAPLANE_MAX_ADAPTER_BYTES": str(s.max_adapter_bytes),
            "LORAPLANE_ADAPTER_RPS": rate_limits.rps_text(s.adapter_rps), "LORAPLANE_ADAPTER_TPM": str(s.adapter_tpm),
            "LORAPLANE_ENDPOINT_NAME": s.endpoint_name}  # the EndpointName dimension of the container's metrics
-    if s.serving_mode == "on-demand":
+    if s.model_on_variant:
         env |= {"LORAPLANE_ADAPTER_SOURCE": f"s3://{s.adapter_bucket}/{LIVE_PREFIX}",
                 "LORAPLANE_ADAPTER_MANIFEST": f"s3://{s.adapter_bucket}/{MANIFEST_KEY}"}
     return env
@@ -52,13 +55,18 @@ def ensure_model(sm, s, t: BaseTarget) -> str:
     return name
 
 
-def ensure_endpoint_config(sm, s, model_name: str | None) -> str:
-    """With a model (on-demand), or without one (inference components: the model comes later)."""
+def ensure_endpoint_config(sm, s, model_name: str | None, version: int | None = None) -> str:
+    """With a model (on-demand, async: `version` names the async config), or without one (inference
+    components: the model comes later)."""
     name = model_name or components_config(s.resource_prefix)
     variant = {"VariantName": VARIANT, "InstanceType": s.instance_type, "InitialInstanceCount": s.instance_count}
     extra = {}
     if model_name:
         variant |= {"ModelName": model_name, "InitialVariantWeight": 1.0}
+        if s.serving_mode == "async":
+            name = async_config(s.resource_prefix, version)
+            extra = {"AsyncInferenceConfig": async_inference.config(
+                s.adapter_bucket, s.async_success_topic_arn, s.async_error_topic_arn)}
     else:
         # MinInstanceCount 0 lets SageMaker release every instance once the base component has no copy
         # (ScaleToZero). An endpoint config cannot change: only an endpoint created after it was set gets it.
@@ -100,8 +108,8 @@ def start(sm, s: Settings, t: BaseTarget) -> BaseDeployment:
     endpoint = delete_failed_endpoint(sm, s, describe_endpoint(sm, s.endpoint_name))
     dep = BaseDeployment(kind="unchanged", target=t, model_name=model,
                          deadline=int(time.time() + s.deployment_timeout_seconds))
-    if s.serving_mode == "on-demand":
-        config = ensure_endpoint_config(sm, s, model)
+    if s.model_on_variant:
+        config = ensure_endpoint_config(sm, s, model, t.version)
         dep = dep.model_copy(update={"config_name": config})
         if endpoint is None:
             sm.create_endpoint(EndpointName=s.endpoint_name, EndpointConfigName=config)
@@ -174,9 +182,11 @@ def check(sm, s: Settings, dep: BaseDeployment) -> BaseDeployment:
         raise DeploymentFailed(f"endpoint {s.endpoint_name} failed: {endpoint.get('FailureReason')}")
     if status != "InService":
         return dep.model_copy(update={"done": False, "status": status})
-    if s.serving_mode == "on-demand":
+    if s.model_on_variant:
         if endpoint["EndpointConfigName"] != dep.config_name:
             raise DeploymentFailed(f"update to {dep.config_name} rolled back: {endpoint.get('FailureReason')}")
+        if scaling.scales_variant_to_zero(s) and not dep.restored and not scaling.variant_has_capacity(endpoint):
+            return dep.model_copy(update={"done": False, "status": scaling.NO_CAPACITY})  # CheckBase wakes it
         return dep.model_copy(update={"done": True, "status": status})
     name = base_component(s.resource_prefix)
     ic = describe(sm.describe_inference_component, InferenceComponentName=name)

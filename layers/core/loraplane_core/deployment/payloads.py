@@ -3,10 +3,10 @@ output. The fields a Choice state reads (`proceed`, `acquired`, `outcome`, `read
 `component_missing`) are fields here, so a rename breaks a test, not a deployment."""
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from loraplane_core.adapters.live_manifest import LiveAdapter
-from loraplane_core.ingest.payloads import TaskError
+from loraplane_core.ingest.payloads import Payload, TaskError  # Payload: validators built on first use
 from loraplane_core.package_events import PackageChange, PackageStateChange
 
 AdapterOutcome = Literal["deploy", "retire", "deferred", "incompatible", "superseded", "unchanged",
@@ -14,24 +14,24 @@ AdapterOutcome = Literal["deploy", "retire", "deferred", "incompatible", "supers
 
 
 # -- DetectTransition --------------------------------------------------------------------------
-class TransitionRequest(BaseModel):
+class TransitionRequest(Payload):
     event: PackageStateChange  # the "SageMaker Model Package State Change" event (or a reconciler replay)
 
 
-class TransitionResult(BaseModel):
+class TransitionResult(Payload):
     proceed: bool
     why: str
     change: PackageChange | None = None
 
 
 # -- AcquireEndpointLock / ReleaseEndpointLock ---------------------------------------------------
-class AcquireLock(BaseModel):
+class AcquireLock(Payload):
     action: Literal["acquire"]
     owner: str  # the execution name
     started_at: str | None = None  # the execution's start: the lock wait is bounded from there
 
 
-class ReleaseLock(BaseModel):
+class ReleaseLock(Payload):
     action: Literal["release"]
     owner: str
 
@@ -39,13 +39,13 @@ class ReleaseLock(BaseModel):
 LockRequest = Annotated[AcquireLock | ReleaseLock, Field(discriminator="action")]
 
 
-class LockResult(BaseModel):
+class LockResult(Payload):
     acquired: bool | None = None
     released: bool | None = None
 
 
 # -- adapter decisions -------------------------------------------------------------------------
-class AdapterTarget(BaseModel):
+class AdapterTarget(Payload):
     """A catalogued adapter version, as the endpoint serves it."""
     package_arn: str
     version: int
@@ -62,7 +62,7 @@ class AdapterTarget(BaseModel):
                            tokens_per_minute=self.tokens_per_minute)
 
 
-class AdapterPlan(BaseModel):
+class AdapterPlan(Payload):
     """What an adapter decision changes on the endpoint (decisions.plan_adapter), then its progress."""
     adapter: str
     outcome: AdapterOutcome
@@ -73,18 +73,18 @@ class AdapterPlan(BaseModel):
     ready: bool = False
 
 
-class ApplyAdapter(BaseModel):
+class ApplyAdapter(Payload):
     action: Literal["apply"]
     owner: str  # the execution name: the step checks it still holds the endpoint lock (fencing)
     change: PackageChange
 
 
-class CheckAdapter(BaseModel):
+class CheckAdapter(Payload):
     action: Literal["check"]
     deployment: AdapterPlan
 
 
-class RollBackAdapter(BaseModel):
+class RollBackAdapter(Payload):
     action: Literal["rollback"]
     owner: str  # the execution name: the step checks it still holds the endpoint lock (fencing)
     deployment: AdapterPlan
@@ -93,20 +93,20 @@ class RollBackAdapter(BaseModel):
 AdapterRequest = Annotated[ApplyAdapter | CheckAdapter | RollBackAdapter, Field(discriminator="action")]
 
 
-class AdapterRollback(BaseModel):
+class AdapterRollback(Payload):
     model_config = ConfigDict(extra="forbid")  # RecordFailure tells it from a BaseDeployment by its fields
     restored: int | None  # the version serving again, or None: the adapter is not served
 
 
 # -- base model decisions ----------------------------------------------------------------------
-class BaseTarget(BaseModel):
+class BaseTarget(Payload):
     package_arn: str
     version: int
     base_model: str
     model_uri: str
 
 
-class BaseDeployment(BaseModel):
+class BaseDeployment(Payload):
     """A base model change in progress. `kind` none: nothing to change (no target)."""
     kind: Literal["create", "update", "unchanged", "none"]
     done: bool = False
@@ -120,31 +120,31 @@ class BaseDeployment(BaseModel):
     change: PackageChange | None = None  # the decision acted on (the registry's now, not the event's)
 
 
-class StartBase(BaseModel):
+class StartBase(Payload):
     action: Literal["start"]
     owner: str  # the execution name: the step checks it still holds the endpoint lock (fencing)
     change: PackageChange
 
 
-class CheckBase(BaseModel):
+class CheckBase(Payload):
     action: Literal["check"]
     deployment: BaseDeployment
 
 
-class CreateBaseComponent(BaseModel):
+class CreateBaseComponent(Payload):
     action: Literal["create_component"]
     owner: str  # the execution name: the step checks it still holds the endpoint lock (fencing)
     deployment: BaseDeployment
 
 
-class RollBackBase(BaseModel):
+class RollBackBase(Payload):
     action: Literal["rollback"]
     owner: str  # the execution name: the step checks it still holds the endpoint lock (fencing)
     change: PackageChange
     deployment: BaseDeployment | None = None
 
 
-class ReattachAdapters(BaseModel):
+class ReattachAdapters(Payload):
     action: Literal["reattach"]
     owner: str  # the execution name: the step checks it still holds the endpoint lock (fencing)
     change: PackageChange
@@ -155,7 +155,7 @@ BaseRequest = Annotated[StartBase | CheckBase | CreateBaseComponent | RollBackBa
                         Field(discriminator="action")]
 
 
-class ScalingResult(BaseModel):
+class ScalingResult(Payload):
     resource: str
     min: int
     max: int
@@ -163,7 +163,7 @@ class ScalingResult(BaseModel):
     alarm: str | None = None  # the scale-from-zero alarm (ScaleToZero)
 
 
-class ReattachResult(BaseModel):
+class ReattachResult(Payload):
     attached: list[str] = Field(default_factory=list)  # "<adapter> v<version>"
     incompatible: list[str] = Field(default_factory=list)
     retired: list[str] = Field(default_factory=list)
@@ -171,12 +171,12 @@ class ReattachResult(BaseModel):
 
 
 # -- SmokeTest ---------------------------------------------------------------------------------
-class SmokeAdapter(BaseModel):
+class SmokeAdapter(Payload):
     kind: Literal["adapter"]
     deployment: AdapterPlan
 
 
-class SmokeBase(BaseModel):
+class SmokeBase(Payload):
     kind: Literal["base"]
     deployment: BaseDeployment
 
@@ -184,7 +184,7 @@ class SmokeBase(BaseModel):
 SmokeRequest = Annotated[SmokeAdapter | SmokeBase, Field(discriminator="kind")]
 
 
-class SmokeResult(BaseModel):
+class SmokeResult(Payload):
     prompt: str
     base: str  # the base model's answer
     adapter: str | None = None  # the adapter's answer
@@ -192,7 +192,7 @@ class SmokeResult(BaseModel):
 
 
 # -- RecordAdapterDeployment / RecordBaseDeployment / RecordFailure -----------------------------
-class AdapterRecord(BaseModel):
+class AdapterRecord(Payload):
     kind: Literal["adapter"]
     execution: str
     change: PackageChange
@@ -200,7 +200,7 @@ class AdapterRecord(BaseModel):
     smoke: SmokeResult | None = None
 
 
-class BaseRecord(BaseModel):
+class BaseRecord(Payload):
     kind: Literal["base"]
     execution: str
     change: PackageChange
@@ -209,7 +209,7 @@ class BaseRecord(BaseModel):
     reattach: ReattachResult | None = None
 
 
-class FailureRecord(BaseModel):
+class FailureRecord(Payload):
     kind: Literal["failed"]
     execution: str
     change: PackageChange | None = None
@@ -220,6 +220,6 @@ class FailureRecord(BaseModel):
 DeploymentRecord = Annotated[AdapterRecord | BaseRecord | FailureRecord, Field(discriminator="kind")]
 
 
-class Notified(BaseModel):
+class Notified(Payload):
     subject: str
     event: str

@@ -1,6 +1,9 @@
 """Auto scaling of the endpoint: `plan` decides it from the settings (pure), `ensure_scaling` applies it.
 
 on-demand: instance auto scaling of the variant, target tracking on invocations per instance.
+async: instance auto scaling of the variant on its queue, target tracking on ApproximateBacklogSizePerInstance;
+with ScaleToZero down to 0 instances, and a step scaling policy, run by an alarm on HasBacklogWithoutCapacity,
+adds the first instance back (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html).
 inference-components: copy-count auto scaling of the base component, target tracking on invocations
 per copy; the endpoint config's managed instance scaling adds and removes instances to fit the copies.
 With ScaleToZero the base component may go down to 0 copies (and the endpoint to 0 instances) when
@@ -33,6 +36,9 @@ TARGET_INVOCATIONS_PER_MINUTE = 60.0  # per instance (on-demand) or per copy (in
 # (AWS's example: --period 60 --statistic Sum); the cooldown is how long one added copy is given to arrive.
 ALARM_PERIOD_S, ALARM_STATISTIC, STEP_COOLDOWN_S = 60, "Sum", 60
 NO_CAPACITY = "NoCapacity"  # the status CheckBase / CheckAdapter report while the base has no copy
+# async (AWS's example in async-inference-autoscale.html): a backlog of 5 requests per instance; out
+# from zero when HasBacklogWithoutCapacity averages >= 1 for 2 of 2 minutes, +1 instance, cooldown 300 s.
+TARGET_BACKLOG_PER_INSTANCE, ASYNC_SCALE_OUT_COOLDOWN_S, ASYNC_EVALUATION_PERIODS = 5.0, 300, 2
 
 
 def variant_resource(endpoint: str) -> str:
@@ -57,6 +63,7 @@ def adapter_alarm_name(prefix: str, component: str) -> str:
 class FromZero:
     name: str  # the step policy's and the alarm's
     component: str  # the InferenceComponentName dimension of NoCapacityInvocationFailures
+    endpoint: str | None = None  # async: the EndpointName dimension of HasBacklogWithoutCapacity instead
 
 
 @dataclass(frozen=True)
@@ -65,9 +72,10 @@ class ScalingPlan:
     dimension: str
     min: int
     max: int
-    metric: str  # predefined metric of the target tracking policy
+    metric: str  # predefined metric of the target tracking policy ("" for async: a customized metric)
     policy: str
     from_zero: FromZero | None = None
+    backlog_of: str | None = None  # async: the endpoint whose ApproximateBacklogSizePerInstance is tracked
 
 
 def plan(s: Settings, min_instances: int | None = None) -> ScalingPlan | None:
@@ -76,6 +84,13 @@ def plan(s: Settings, min_instances: int | None = None) -> ScalingPlan | None:
     instances: then the copies stay at 1 at least, or idle instances would refuse every request."""
     prefix = s.resource_prefix
     to_zero = s.scale_to_zero and not min_instances
+    if s.serving_mode == "async":  # MinCapacity 0: AWS scales async endpoints to zero instances
+        least, most = (0 if s.scale_to_zero else s.instance_count), max(s.instance_count, s.max_instance_count)
+        if most <= least:
+            return None
+        return ScalingPlan(variant_resource(s.endpoint_name), VARIANT_DIMENSION, least, most, "", f"{prefix}-backlog",
+                           FromZero(from_zero_name(prefix), "", s.endpoint_name) if s.scale_to_zero else None,
+                           backlog_of=s.endpoint_name)
     if s.serving_mode == "on-demand":  # ScaleToZero is ignored: only inference-component endpoints reach 0
         if s.max_instance_count <= s.instance_count:
             return None
@@ -93,19 +108,39 @@ def plan(s: Settings, min_instances: int | None = None) -> ScalingPlan | None:
 
 
 def target_tracking(p: ScalingPlan) -> dict:
+    if p.backlog_of:  # AWS's recommended policy for async endpoints: the queue per instance
+        return {"TargetValue": TARGET_BACKLOG_PER_INSTANCE, "ScaleInCooldown": 600,
+                "ScaleOutCooldown": ASYNC_SCALE_OUT_COOLDOWN_S,
+                "CustomizedMetricSpecification": {
+                    "MetricName": "ApproximateBacklogSizePerInstance", "Namespace": "AWS/SageMaker",
+                    "Dimensions": [{"Name": "EndpointName", "Value": p.backlog_of}], "Statistic": "Average"}}
     return {"TargetValue": TARGET_INVOCATIONS_PER_MINUTE, "ScaleInCooldown": 600, "ScaleOutCooldown": 120,
             "PredefinedMetricSpecification": {"PredefinedMetricType": p.metric}}
 
 
-def step_out() -> dict:
-    """+1 copy whenever the alarm fires (the step policy of AWS's example)."""
+def step_out(z: FromZero | None = None) -> dict:
+    """+1 copy (or, async, +1 instance) whenever the alarm fires (the step policy of AWS's examples)."""
+    if z is not None and z.endpoint:
+        return {"AdjustmentType": "ChangeInCapacity", "MetricAggregationType": "Average",
+                "Cooldown": ASYNC_SCALE_OUT_COOLDOWN_S,
+                "StepAdjustments": [{"MetricIntervalLowerBound": 0.0, "ScalingAdjustment": 1}]}
     return {"AdjustmentType": "ChangeInCapacity", "MetricAggregationType": "Maximum", "Cooldown": STEP_COOLDOWN_S,
             "StepAdjustments": [{"MetricIntervalLowerBound": 0.0, "ScalingAdjustment": 1}]}
 
 
 def alarm(z: FromZero, policy_arn: str, s: Settings) -> dict:
     """Fires on the first request refused for lack of a copy: of the base component, or (z.component an
-    adapter component) of an adapter; either way the base component's step policy adds the copy."""
+    adapter component) of an adapter; either way the base component's step policy adds the copy.
+    async: fires while requests wait in the queue of an endpoint with no instance."""
+    if z.endpoint:
+        return {"AlarmName": z.name,
+                "AlarmDescription": f"Adds an instance to {z.endpoint} when requests wait and it has none",
+                "Namespace": "AWS/SageMaker", "MetricName": "HasBacklogWithoutCapacity",
+                "Dimensions": [{"Name": "EndpointName", "Value": z.endpoint}],
+                "Statistic": "Average", "Period": ALARM_PERIOD_S, "EvaluationPeriods": ASYNC_EVALUATION_PERIODS,
+                "DatapointsToAlarm": ASYNC_EVALUATION_PERIODS, "Threshold": 1.0,
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "missing",
+                "AlarmActions": [policy_arn], "Tags": project_tags(s.project_name, s.project_id)}
     return {"AlarmName": z.name,
             "AlarmDescription": f"Adds a copy of {base_component(s.resource_prefix)} when a request for "
                                 f"{z.component} finds none",
@@ -132,9 +167,9 @@ def ensure_scaling(autoscaling, cloudwatch, s: Settings, min_instances: int | No
     result = ScalingResult(resource=p.resource, min=p.min, max=p.max, policies=[p.policy])
     if p.from_zero:
         arn = autoscaling.put_scaling_policy(PolicyName=p.from_zero.name, **target, PolicyType="StepScaling",
-                                             StepScalingPolicyConfiguration=step_out())["PolicyARN"]
+                                             StepScalingPolicyConfiguration=step_out(p.from_zero))["PolicyARN"]
         cloudwatch.put_metric_alarm(**alarm(p.from_zero, arn, s))
-        for adapter in adapters:
+        for adapter in adapters if not p.from_zero.endpoint else ():  # async: one queue for every adapter
             put_adapter_alarm(cloudwatch, s, adapter, arn)
         result.policies.append(p.from_zero.name)
         result.alarm = p.from_zero.name
@@ -177,6 +212,13 @@ def unwatch_adapter(cloudwatch, s: Settings, adapter: str) -> None:
         delete_alarms(cloudwatch, [adapter_alarm_name(s.resource_prefix, adapter_component(s.endpoint_name, adapter))])
 
 
+def alarm_names_with_prefix(cloudwatch, prefix: str, most: int = 1000) -> list[str]:
+    """The metric alarms named `prefix`..., at most `most` (a bounded scan)."""
+    pages = cloudwatch.get_paginator("describe_alarms").paginate(
+        AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm"], PaginationConfig={"MaxItems": most, "PageSize": 100})
+    return [a["AlarmName"] for page in pages for a in page.get("MetricAlarms", [])]
+
+
 def delete_alarms(cloudwatch, names: list[str]) -> list[str]:
     """Deletes those of `names` that exist (DeleteAlarms fails on a missing one); the names deleted."""
     gone = []
@@ -210,7 +252,10 @@ def has_capacity(component: dict | None) -> bool:
 def ensure_capacity(sm, s: Settings) -> bool:
     """True when the base component has a copy that serves. Scaled to zero: asks for one copy (auto
     scaling may remove it again after a quiet period) and answers False; call again until True.
-    Without ScaleToZero nothing is read: the copies never go below 1."""
+    Without ScaleToZero nothing is read: the copies never go below 1. async: the same with the
+    variant's instances."""
+    if scales_variant_to_zero(s):
+        return ensure_instance(sm, s)
     if not scales_to_zero(s):
         return True
     name = base_component(s.resource_prefix)
@@ -225,3 +270,41 @@ def ensure_capacity(sm, s: Settings) -> bool:
                 raise
             logger.warning("could not wake %s yet: %s", name, e)
     return has_capacity(component)
+
+
+# -- waking an async endpoint (its variant at 0 instances) ------------------------------------------
+def scales_variant_to_zero(s: Settings) -> bool:
+    return s.serving_mode == "async" and s.scale_to_zero
+
+
+def instances(endpoint: dict) -> tuple[int, int]:
+    """(desired, current) instances of the variant; a description without them counts as one."""
+    variant = next(iter(endpoint.get("ProductionVariants") or []), {})
+    return variant.get("DesiredInstanceCount", 1), variant.get("CurrentInstanceCount", 1)
+
+
+def variant_needs_wake(endpoint: dict | None) -> bool:
+    """In service, scaled to zero, and nothing asked for an instance yet."""
+    return bool(endpoint) and endpoint.get("EndpointStatus") == "InService" and instances(endpoint)[0] == 0
+
+
+def variant_has_capacity(endpoint: dict | None) -> bool:
+    """An instance serves: what a smoke test needs (it would otherwise wait in the queue for minutes)."""
+    return bool(endpoint) and endpoint.get("EndpointStatus") == "InService" and instances(endpoint)[1] >= 1
+
+
+def ensure_instance(sm, s: Settings) -> bool:
+    """ensure_capacity for async: asks for one instance when the variant has none (auto scaling
+    removes it again once the queue stays empty) and answers whether one serves."""
+    endpoint = describe(sm.describe_endpoint, EndpointName=s.endpoint_name)
+    if variant_needs_wake(endpoint):
+        try:
+            sm.update_endpoint_weights_and_capacities(
+                EndpointName=s.endpoint_name, DesiredWeightsAndCapacities=[{"VariantName": VARIANT,
+                                                                           "DesiredInstanceCount": 1}])
+            logger.info("%s had no instance: asked for one", s.endpoint_name)
+        except ClientError as e:  # e.g. auto scaling is changing it: the next check asks again
+            if e.response.get("Error", {}).get("Code") not in VALIDATION_CODES:
+                raise
+            logger.warning("could not wake %s yet: %s", s.endpoint_name, e)
+    return variant_has_capacity(endpoint)

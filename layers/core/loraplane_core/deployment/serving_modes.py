@@ -5,6 +5,9 @@
   container's POST /adapters.
 - on-demand: the container resolves adapters from the live prefix `live/<name>/adapter.tar.gz`
   and serves only what `live/manifest.json` lists (it re-reads the manifest every few seconds).
+- async: the same container and live prefix behind an asynchronous endpoint (InvokeEndpointAsync:
+  requests and answers in S3, async_inference.py); it has no inference components, and a request
+  names its adapter as on-demand does.
 """
 import datetime
 import logging
@@ -27,13 +30,14 @@ from loraplane_core.endpoint_names import (
     project_tags,
 )
 from loraplane_core.sagemaker_gateway import describe
-from loraplane_core.settings import Settings
+from loraplane_core.settings import MODEL_VARIANT_MODES, Settings
 
 logger = logging.getLogger(__name__)
 
 def invoke_args(serving_mode: str, endpoint: str, adapter: str | None) -> dict:
-    """The InvokeEndpoint arguments that reach an adapter (or, with None, the base model)."""
-    if serving_mode == "on-demand":
+    """The InvokeEndpoint arguments that reach an adapter (or, with None, the base model); async:
+    those of InvokeEndpointAsync, besides the InputLocation of each request."""
+    if serving_mode in MODEL_VARIANT_MODES:
         return {"EndpointName": endpoint, **({"CustomAttributes": f"adapter={adapter}"} if adapter else {})}
     component = adapter_component(endpoint, adapter) if adapter else base_component(prefix_of_endpoint(endpoint))
     return {"EndpointName": endpoint, "InferenceComponentName": component}
@@ -166,7 +170,15 @@ class OnDemand:
         return invoke_args(self.mode, self.endpoint, adapter)
 
 
+class Async(OnDemand):
+    """Adapters exactly as on-demand; only the endpoint config (AsyncInferenceConfig) and the way
+    requests reach it differ."""
+    mode = "async"
+
+
 def serving_mode(c: AwsClients, s: Settings):
+    if s.serving_mode == "async":
+        return Async(c.sagemaker, c.s3, s.endpoint_name, s.adapter_bucket)
     if s.serving_mode == "on-demand":
         return OnDemand(c.sagemaker, c.s3, s.endpoint_name, s.adapter_bucket)
     return InferenceComponents(c.sagemaker, s.endpoint_name, s.resource_prefix, project_tags(s.project_name, s.project_id))

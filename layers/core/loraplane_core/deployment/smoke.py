@@ -1,9 +1,12 @@
 """Smoke tests through SageMaker runtime, as a user would call the endpoint: the base model
 answers; an adapter answers, and differently from the base model (greedy decoding, so an adapter
-that changes nothing, e.g. an untrained one, fails)."""
+that changes nothing, e.g. an untrained one, fails). An async endpoint is asked as its users ask it:
+the request uploaded to S3, InvokeEndpointAsync, then the output (or failure) object awaited."""
 import json
 import time
+from functools import partial
 
+from loraplane_core import async_inference
 from loraplane_core.aws import AwsClients
 from loraplane_core.deployment.payloads import SmokeResult
 from loraplane_core.deployment.serving_modes import serving_mode
@@ -13,15 +16,33 @@ from loraplane_core.settings import Settings
 MAX_NEW_TOKENS = 8
 
 
+def request_body(prompt: str) -> bytes:
+    return json.dumps({"inputs": prompt, "parameters": {"max_new_tokens": MAX_NEW_TOKENS}}).encode()
+
+
 def ask(runtime, args: dict, prompt: str) -> str:
-    body = {"inputs": prompt, "parameters": {"max_new_tokens": MAX_NEW_TOKENS}}
     resp = runtime.invoke_endpoint(**args, ContentType="application/json", Accept="application/json",
-                                   Body=json.dumps(body).encode())
+                                   Body=request_body(prompt))
     answer = json.loads(resp["Body"].read())
     return answer[0]["generated_text"]
 
 
-def ask_until(runtime, args: dict, prompt: str, deadline: float) -> str:
+def ask_async(c: AwsClients, s: Settings, deadline: float, args: dict, prompt: str) -> str:
+    """One asynchronous request, under async/inputs/smoke/; its failure object's content is the error."""
+    extra = {k: v for k, v in args.items() if k != "EndpointName"}
+    request = async_inference.submit(c.runtime, c.s3, s.adapter_bucket, s.endpoint_name, request_body(prompt),
+                                     input_prefix=async_inference.SMOKE_INPUTS, Accept="application/json", **extra)
+    return json.loads(async_inference.wait(c.s3, request, deadline))[0]["generated_text"]
+
+
+def asker(c: AwsClients, s: Settings, deadline: float):
+    """ask(runtime, args, prompt) as the stack's serving mode needs."""
+    if s.serving_mode == "async":
+        return lambda runtime, args, prompt: ask_async(c, s, deadline, args, prompt)
+    return ask
+
+
+def ask_until(runtime, args: dict, prompt: str, deadline: float, ask=ask) -> str:
     """Retries while the endpoint settles (a new manifest is read within seconds), up to the deadline."""
     while True:
         try:
@@ -34,8 +55,9 @@ def ask_until(runtime, args: dict, prompt: str, deadline: float) -> str:
 
 def smoke_adapter(c: AwsClients, s: Settings, adapter: str, wait_seconds: int = 60) -> SmokeResult:
     mode, deadline = serving_mode(c, s), time.time() + wait_seconds
-    base = ask_until(c.runtime, mode.invoke_args(None), s.smoke_prompt, deadline)
-    answer = ask_until(c.runtime, mode.invoke_args(adapter), s.smoke_prompt, deadline)
+    until = partial(ask_until, deadline=deadline, ask=asker(c, s, deadline))
+    base = until(c.runtime, mode.invoke_args(None), s.smoke_prompt)
+    answer = until(c.runtime, mode.invoke_args(adapter), s.smoke_prompt)
     if not isinstance(answer, str) or not isinstance(base, str):
         raise SmokeTestFailed(f"the answers have no generated_text: {base!r}, {answer!r}"[:500])
     if answer == base:
@@ -45,8 +67,8 @@ def smoke_adapter(c: AwsClients, s: Settings, adapter: str, wait_seconds: int = 
 
 
 def smoke_base(c: AwsClients, s: Settings, wait_seconds: int = 60) -> SmokeResult:
-    mode = serving_mode(c, s)
-    answer = ask_until(c.runtime, mode.invoke_args(None), s.smoke_prompt, time.time() + wait_seconds)
+    mode, deadline = serving_mode(c, s), time.time() + wait_seconds
+    answer = ask_until(c.runtime, mode.invoke_args(None), s.smoke_prompt, deadline, asker(c, s, deadline))
     if not isinstance(answer, str):
         raise SmokeTestFailed(f"the base model's answer has no generated_text: {answer!r}")
     return SmokeResult(prompt=s.smoke_prompt, base=answer)

@@ -222,8 +222,9 @@ def reattach_adapters(c: AwsClients, s: Settings, request: ReattachAdapters) -> 
         if v.state != "live":
             versions.set_state_of(table, adapter, v.package_arn, "live", approved_at=v.approved_at)
         result.attached.append(f"{adapter} v{v.version}")
-    floor = base_endpoint.managed_min_instances(c.sagemaker, s) if s.serving_mode != "on-demand" else None
-    live = tuple(sorted(plan.serve)) if s.serving_mode != "on-demand" else ()
+    components = s.serving_mode == "inference-components"
+    floor = base_endpoint.managed_min_instances(c.sagemaker, s) if components else None
+    live = tuple(sorted(plan.serve)) if components else ()
     result.scaling = scaling.ensure_scaling(c.autoscaling, c.cloudwatch, s, floor, adapters=live)
     return result
 

@@ -1,22 +1,45 @@
 """Pydantic models of what the ingest state machine passes between its tasks."""
 from typing import Literal
 
-from aws_lambda_powertools.utilities.parser.models import (
-    S3EventNotificationEventBridgeModel,
-)
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from loraplane_core.ingest.training_metadata import TrainingProvenance
 
 Outcome = Literal["valid", "incomplete", "duplicate", "rejected", "ignored"]
 
 
-class ValidateRequest(BaseModel):
-    event: S3EventNotificationEventBridgeModel  # the S3 "Object Created" EventBridge event
+class Payload(BaseModel):
+    """A task's input or output. Its validator is built on first use, not at import: a handler
+    imports many of these and uses a few (Lambda cold start, docs/benchmarks.md)."""
+    model_config = ConfigDict(defer_build=True)
+
+
+# The S3 "Object Created" event from EventBridge: only what the ingest reads. (Powertools' model of it
+# lives in a module that builds every S3 event model at import, ~30 ms of each cold start.)
+class S3Bucket(Payload):
+    name: str
+
+
+class S3Object(Payload):
+    key: str
+
+
+class ObjectCreatedDetail(Payload):
+    bucket: S3Bucket
+    object: S3Object
+
+
+class ObjectCreated(Payload):
+    id: str
+    detail: ObjectCreatedDetail
+
+
+class ValidateRequest(Payload):
+    event: ObjectCreated
     final: bool = False    # after the upload grace period: missing files are now a rejection
 
 
-class ValidationResult(BaseModel):
+class ValidationResult(Payload):
     outcome: Outcome
     adapter_name: str | None = None
     source: str | None = None
@@ -34,25 +57,25 @@ class ValidationResult(BaseModel):
     training: TrainingProvenance | None = None  # for pipeline-trained adapters (training_metadata.json)
 
 
-class Registration(BaseModel):
+class Registration(Payload):
     package_arn: str
     package_version: int
     approval_status: str
 
 
-class TaskError(BaseModel):
+class TaskError(Payload):
     Error: str = "Unknown"
     Cause: str | None = None
 
 
-class RecordRequest(BaseModel):
+class RecordRequest(Payload):
     kind: Literal["registered", "rejected", "failed"]
-    event: S3EventNotificationEventBridgeModel
+    event: ObjectCreated
     execution: str | None = None
     validation: ValidationResult | None = None
     registration: Registration | None = None
     error: TaskError | None = None
 
 
-class RecordResult(BaseModel):
+class RecordResult(Payload):
     created: bool  # False when a duplicate event already recorded the same thing

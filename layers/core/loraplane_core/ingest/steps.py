@@ -3,10 +3,6 @@ import os
 import shutil
 import tempfile
 
-from aws_lambda_powertools.utilities.parser.models import (
-    S3EventNotificationEventBridgeModel,
-)
-
 from loraplane_core import catalog
 from loraplane_core.adapters.archive import build_adapter_archive
 from loraplane_core.adapters.reasons import AdapterRejected, Reason
@@ -19,12 +15,12 @@ from loraplane_core.adapters.upload_layout import (
 from loraplane_core.adapters.validation import Policy, validate_adapter_dir
 from loraplane_core.aws import AwsClients
 from loraplane_core.ingest import registry
-from loraplane_core.ingest.payloads import RecordRequest, Registration, ValidationResult
+from loraplane_core.ingest.payloads import ObjectCreated, RecordRequest, Registration, ValidationResult
 from loraplane_core.ingest.training_metadata import attach_provenance
 from loraplane_core.settings import Settings
 
 
-def upload_key(event: S3EventNotificationEventBridgeModel) -> str:
+def upload_key(event: ObjectCreated) -> str:
     return event.detail.object.key
 
 
@@ -35,7 +31,7 @@ def adapter_name_of(req: RecordRequest) -> str:
     return parsed.adapter_name if parsed else "(unknown)"
 
 
-def validate_upload(c: AwsClients, s: Settings, ev: S3EventNotificationEventBridgeModel, final: bool) -> ValidationResult:
+def validate_upload(c: AwsClients, s: Settings, ev: ObjectCreated, final: bool) -> ValidationResult:
     bucket, key = ev.detail.bucket.name, ev.detail.object.key
     upload = parse_upload_key(key)
     if upload is None or not is_relevant_file(upload.filename):
@@ -65,8 +61,8 @@ def validate_upload(c: AwsClients, s: Settings, ev: S3EventNotificationEventBrid
     else:
         result = ValidationResult(
             outcome="valid", adapter_name=name, source=source, fingerprint=staged.fingerprint,
-            sha256=checked.sha256, config_sha256=checked.config_sha256, base_model=checked.base_model, rank=checked.rank,
-            target_modules=list(checked.target_modules), size_bytes=checked.size_bytes,
+            sha256=checked.sha256, config_sha256=checked.config_sha256, base_model=checked.base_model,
+            rank=checked.rank, target_modules=list(checked.target_modules), size_bytes=checked.size_bytes,
         )
         registered = catalog.find_version(c.catalog, name, checked.sha256)
         if registered:

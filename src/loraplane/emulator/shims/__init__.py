@@ -2,9 +2,10 @@
 
 `install_all` is called once by the emulator before it serves requests.
 """
-from . import (application_autoscaling, cfn_custom_resources, cfn_gaps, eventbridge_targets, fast_waits, faults,
-               image_build, lambda_runtime, s3_eventbridge, s3_secure_transport, sagemaker_events, sagemaker_hosting,
-               sagemaker_runtime, service_quotas, servicecatalog_admin)
+from . import (alarm_evaluation, application_autoscaling, cfn_custom_resources, cfn_gaps, eventbridge_targets,
+               execution_reuse, fast_waits, faults, image_build, lambda_runtime, s3_eventbridge, s3_secure_transport,
+               sagemaker_events, sagemaker_hosting, sagemaker_runtime, service_quotas, servicecatalog_admin,
+               sfn_lambda_errors)
 
 _installed = False
 
@@ -24,7 +25,10 @@ def install_all(endpoint_url: str) -> None:
     servicecatalog_admin.install()
     service_quotas.install()
     application_autoscaling.install()
+    alarm_evaluation.install()
     fast_waits.install()
+    execution_reuse.install()
+    sfn_lambda_errors.install()
     sagemaker_hosting.install(endpoint_url)
     sagemaker_runtime.install()
     faults.install()  # last: wraps the Lambda runtime's invoke

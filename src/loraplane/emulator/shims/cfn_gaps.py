@@ -194,7 +194,12 @@ class AlarmResource(_Provisioned, CloudFormationModel):
             period=int(p.get("Period", 60)), threshold=float(p.get("Threshold", 0)), statistic=p.get("Statistic"),
             description=p.get("AlarmDescription", ""), dimensions=p.get("Dimensions", []),
             alarm_actions=p.get("AlarmActions", []), extended_statistic=p.get("ExtendedStatistic"),
-            treat_missing_data=p.get("TreatMissingData"), tags=p.get("Tags", []))
+            treat_missing_data=p.get("TreatMissingData"), tags=p.get("Tags", []),
+            # what the alarm evaluation (alarm_evaluation.py) reads besides
+            ok_actions=p.get("OKActions", []), insufficient_data_actions=p.get("InsufficientDataActions", []),
+            datapoints_to_alarm=int(p["DatapointsToAlarm"]) if p.get("DatapointsToAlarm") else None,
+            unit=p.get("Unit"), actions_enabled=str(p.get("ActionsEnabled", True)).lower() != "false",
+            evaluate_low_sample_count_percentile=p.get("EvaluateLowSampleCountPercentile"))
         return cls(name, {"Arn": alarm.alarm_arn})
 
     @classmethod

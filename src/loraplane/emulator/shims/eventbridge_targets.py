@@ -8,6 +8,7 @@ rule (no event pattern) match every event put on the bus; AWS fires those on the
 (and the emulator runs no scheduler: `loraplane reconcile` runs the scheduled reconciler by hand).
 """
 import copy
+import functools
 import json
 import logging
 import threading
@@ -26,9 +27,16 @@ _endpoint = {"url": None}
 
 
 def _client(service: str, region: str):
-    return boto3.client(service, endpoint_url=_endpoint["url"], region_name=region,
+    return _shared_client(service, region, _endpoint["url"])
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_client(service: str, region: str, url: str | None):
+    """One per service (botocore clients are thread-safe): a client per delivery cost more CPU than
+    the delivery under a burst of events."""
+    return boto3.client(service, endpoint_url=url, region_name=region,
                         aws_access_key_id="testing", aws_secret_access_key="testing",
-                        config=Config(retries={"max_attempts": 0}))
+                        config=Config(retries={"max_attempts": 0}, max_pool_connections=64))
 
 
 def target_input(target: dict, event: dict) -> str:

@@ -1,4 +1,5 @@
-"""sagemaker-runtime InvokeEndpoint / InvokeEndpointWithResponseStream, proxied to local containers.
+"""sagemaker-runtime InvokeEndpoint / InvokeEndpointWithResponseStream, proxied to local containers,
+and InvokeEndpointAsync, queued for them (sagemaker_async).
 
 moto's InvokeEndpoint answers canned data and it has no response-stream operation (its server does
 not even route that path). This shim reads the request's parameters as AWS does (botocore's
@@ -7,6 +8,8 @@ forwards the body to the container that serves the endpoint or inference compone
 (`sagemaker_hosting.route`), naming an adapter component in X-Amzn-SageMaker-Adapter-Identifier as
 SageMaker does. A container's 4xx/5xx becomes AWS's ModelError (424, OriginalStatusCode and
 OriginalMessage); a stream comes back in AWS's event-stream framing, one PayloadPart per chunk.
+An endpoint whose config has an AsyncInferenceConfig takes only InvokeEndpointAsync, and the others
+only InvokeEndpoint (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html).
 """
 import binascii
 import json
@@ -17,7 +20,7 @@ from urllib.parse import unquote
 
 import requests
 
-from . import aws_validation, sagemaker_hosting
+from . import aws_validation, sagemaker_async, sagemaker_hosting
 
 SERVICE = "sagemaker-runtime"
 ADAPTER_HEADER = "X-Amzn-SageMaker-Adapter-Identifier"  # aws/model-hosting-container-standards
@@ -64,6 +67,10 @@ def validation_error(message: str):
     return _error(400, "ValidationError", {"message": message})
 
 
+def service_unavailable(message: str):
+    return _error(503, "ServiceUnavailable", {"message": message})
+
+
 def model_error(status: int | None, text: str, endpoint: str, account: str, region: str, log_path) -> tuple:
     group = f"/aws/sagemaker/Endpoints/{endpoint}"
     kind = "client" if status is not None and status < 500 else "server"
@@ -104,6 +111,10 @@ def _prepare(response, operation: str):
     if found:
         return None, validation_error(aws_validation.message(found))
     try:
+        if sagemaker_hosting.async_inference_config(response.current_account, response.region,
+                                                    params["EndpointName"]):
+            return None, validation_error(f"Endpoint {params['EndpointName']} is an asynchronous endpoint: it takes "
+                                          "only InvokeEndpointAsync.")
         target = sagemaker_hosting.route(response.current_account, response.region, params["EndpointName"],
                                          params.get("InferenceComponentName"), params.get("TargetVariant"))
     except sagemaker_hosting.NotRoutable as e:
@@ -111,7 +122,7 @@ def _prepare(response, operation: str):
     return (params, target), None
 
 
-def _forward(params: dict, target, accept: str | None, stream: bool) -> requests.Response:
+def _forward(params: dict, target, accept: str | None, stream: bool, timeout: float | None = None) -> requests.Response:
     headers = {}
     if params.get("ContentType"):
         headers["Content-Type"] = params["ContentType"]
@@ -124,7 +135,7 @@ def _forward(params: dict, target, accept: str | None, stream: bool) -> requests
     if target.adapter:  # the component's name in both (what SageMaker sends is not documented)
         headers[ADAPTER_HEADER] = headers[ALIAS_HEADER] = target.adapter
     return requests.post(target.container.url + "/invocations", data=params["Body"], headers=headers,
-                         timeout=invoke_timeout(), stream=stream)
+                         timeout=timeout or invoke_timeout(), stream=stream)
 
 
 def _container_failure(response, params, target, e: Exception):
@@ -180,12 +191,52 @@ def invoke_endpoint_with_response_stream(self):
     return 200, headers, events()
 
 
+def async_params(response) -> dict:
+    """InvokeEndpointAsync's members from the request; its integer headers as integers (ValueError)."""
+    params = request_params("InvokeEndpointAsync", response.path, response.headers, response.raw_body or b"")
+    shape = aws_validation.service_model(SERVICE).operation_model("InvokeEndpointAsync").input_shape
+    for name, member in shape.members.items():
+        if member.type_name == "integer" and name in params:
+            value = params[name].strip()
+            if not value.isascii() or not value.lstrip("-").isdigit() or len(value) > 12:
+                raise ValueError(f"Value '{value[:40]}' at '{name[:1].lower() + name[1:]}' failed to satisfy "
+                                 "constraint: Member must be an integer")
+            params[name] = int(value)
+    return params
+
+
+def invoke_endpoint_async(self):
+    try:
+        params = async_params(self)
+    except ValueError as e:
+        return validation_error(str(e))
+    found = aws_validation.problems(SERVICE, "InvokeEndpointAsync", params)
+    if found:
+        return validation_error(aws_validation.message(found))
+    try:
+        config = sagemaker_hosting.async_inference_config(self.current_account, self.region, params["EndpointName"])
+        job = sagemaker_async.plan(self.current_account, self.region, params, config)
+    except (sagemaker_hosting.NotRoutable, sagemaker_async.Refused) as e:
+        return validation_error(str(e))
+    if not sagemaker_async.enqueue(job):
+        return service_unavailable(f"The emulator's queue of asynchronous requests is full "
+                                   f"({sagemaker_async.QUEUE_SIZE}): try again later.")
+    headers = {"status": 202, "Content-Type": "application/json",
+               "X-Amzn-SageMaker-OutputLocation": job.output_location}
+    if job.failure_location:
+        headers["X-Amzn-SageMaker-FailureLocation"] = job.failure_location
+    return 202, headers, json.dumps({"InferenceId": job.inference_id})
+
+
 def install() -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from moto.sagemakerruntime import urls
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
     SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint
+    SageMakerRuntimeResponse.invoke_endpoint_async = invoke_endpoint_async
+    sagemaker_async.install(forward=_forward, route=lambda account, region, endpoint: sagemaker_hosting.route(
+        account, region, endpoint, None, None))
     SageMakerRuntimeResponse.invoke_endpoint_with_response_stream = invoke_endpoint_with_response_stream
     # moto's URL map and its server's service routing know only .../invocations.
     urls.url_paths["{0}/endpoints/(?P<name>[^/]+)/invocations-response-stream$"] = urls.response.dispatch

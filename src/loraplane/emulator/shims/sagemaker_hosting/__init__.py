@@ -16,11 +16,11 @@ from .endpoints import _create_endpoint_worker, _served_variants, update_endpoin
 from .inference_components import (create_inference_component, delete_inference_component,
                                    describe_inference_component, list_inference_components,
                                    update_inference_component, update_inference_component_runtime_config)
-from .routing import NotRoutable, container_for, route
+from .routing import NotRoutable, async_inference_config, container_for, route
 from .state import EndpointState, _components, _endpoints, _lock, _refuse, _spawn, _validated
 
-# route and NotRoutable: the sagemaker_runtime shim; container_for: code and tests.
-__all__ = ["NotRoutable", "container_for", "install", "route"]
+# route, async_inference_config and NotRoutable: the sagemaker_runtime shim; container_for: code and tests.
+__all__ = ["NotRoutable", "async_inference_config", "container_for", "install", "route"]
 
 
 def install(endpoint_url: str) -> None:

@@ -61,6 +61,21 @@ def route(account: str, region: str, endpoint_name: str, component_name: str | N
         return Target(base.container, component.name if component.base_name else None, component.variant_name)
 
 
+def async_inference_config(account: str, region: str, endpoint_name: str) -> dict | None:
+    """The endpoint's AsyncInferenceConfig (None: a real-time endpoint); NotRoutable when there is no
+    such endpoint. An endpoint whose config has one takes only asynchronous invocations
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html)."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    backend = sagemaker_backends[account][region]
+    with _lock:
+        endpoint = backend.endpoints.get(endpoint_name)
+        if endpoint is None:
+            raise NotRoutable(f"Endpoint {endpoint_name} of account {account} not found.")
+        config = backend.endpoint_configs.get(endpoint.endpoint_config_name)
+        return (getattr(config, "async_inference_config", None) or None) if config is not None else None
+
+
 def serving_container(account: str, region: str, endpoint_name: str, component_name: str | None):
     try:
         return route(account, region, endpoint_name, component_name).container

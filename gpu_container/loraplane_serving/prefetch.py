@@ -1,0 +1,110 @@
+"""On-demand mode's prefetch on approval (SageMaker's `preload` intent): every adapter version the
+live manifest lists is fetched into the disk cache in the background as soon as this container reads
+the manifest, and loaded into a free CPU-tier slot of the engine if there is one, so that the first
+request for it pays neither the download nor the validation.
+
+Bounds: at most `concurrency` fetches at once; one attempt per (adapter, sha256) (a failed one is
+left to the first request); the disk budget: a bulk change (the first read of a new container, or
+more than APPROVALS_PER_READ new versions at once: a restored manifest, every adapter re-attached)
+only fills free room and stops at the first adapter that does not fit; a few new versions (approvals)
+may evict idle adapters, never pinned ones or ones in use. The manifest is re-read every TTL even
+without traffic (a 304 when unchanged)."""
+import asyncio
+import logging
+from typing import Awaitable, Callable
+
+from . import metrics, names
+from .body import one_line
+from .cache import NoRoom, Spare
+from .live import LiveGate, NotLive
+from .manifest import ManifestUnavailable
+
+log = logging.getLogger("loraplane.serving")
+
+DEFAULT_CONCURRENCY = 2
+APPROVALS_PER_READ = 4  # more new versions than this in one manifest read: a bulk change
+MIN_INTERVAL = 1.0  # seconds between two reads, whatever the TTL
+OUTCOMES = ("loaded", "fetched", "resident", "no_room", "not_live", "failed")
+
+
+def due(live: dict[str, str], seen: dict[str, str]) -> list[str]:
+    """Adapters (name -> live sha256, in manifest order) whose live version no pass has taken up yet."""
+    return [name for name, sha in live.items() if seen.get(name) != sha]
+
+
+def is_bulk(first_pass: bool, new_versions: int) -> bool:
+    return first_pass or new_versions > APPROVALS_PER_READ
+
+
+def spare_for(bulk: bool, in_use: Spare) -> Spare:
+    """What a prefetch must not evict: anything in a bulk change, else what requests use (pins: always)."""
+    return (lambda name: True) if bulk else in_use
+
+
+class Prefetcher:
+    def __init__(self, gate: LiveGate, *, hold: Callable[[str], None], release: Callable[[str], None],
+                 in_use: Spare, load: Callable[[str, str], Awaitable[bool]],
+                 tidy: Callable[[], Awaitable[None]], concurrency: int = DEFAULT_CONCURRENCY):
+        """hold/release: the adapter is in use (its folder stays) between them; load(name, folder):
+        into the engine if it has a free slot, True if loaded; tidy(): retired folders go."""
+        self.gate, self.hold, self.release, self.in_use = gate, hold, release, in_use
+        self.load, self.tidy, self.concurrency = load, tidy, max(1, concurrency)
+        self.seen: dict[str, str] = {}  # name -> sha256 taken up; only names the manifest lists
+        self.passes = 0
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception as e:  # noqa: BLE001 - the next pass tries again; requests still fetch
+                log.warning("adapter prefetch pass failed: %s", e)
+            await asyncio.sleep(max(self.gate.manifest.ttl, MIN_INTERVAL))
+
+    async def run_once(self) -> dict[str, str]:
+        """One pass over the manifest: name -> outcome of each prefetch it started."""
+        try:
+            manifest = await self.gate.manifest.current()
+        except ManifestUnavailable:
+            return {}
+        live = {name: adapter.sha256 for name, adapter in manifest.adapters.items()}
+        todo = due(live, self.seen)
+        self.seen = {name: sha for name, sha in self.seen.items() if live.get(name) == sha}
+        bulk, self.passes = is_bulk(self.passes == 0, len(todo)), self.passes + 1
+        spare, queue = spare_for(bulk, self.in_use), iter(todo)
+        outcomes: dict[str, str] = {}
+
+        async def worker() -> None:
+            for name in queue:  # shared by the workers: each name once
+                self.seen[name] = live[name]
+                outcomes[name] = await self.prefetch(name, spare)
+                metrics.PREFETCHES.labels(outcomes[name]).inc()
+                if bulk and outcomes[name] == "no_room":
+                    return  # a bulk change fills free room only: the rest would not fit either
+        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        if bulk:  # the ones left after the cache filled up are not taken up again
+            self.seen.update({name: live[name] for name in queue})
+        await self.tidy()
+        return outcomes
+
+    async def prefetch(self, name: str, spare: Spare) -> str:
+        self.hold(name)
+        try:
+            entry, hit = await self.gate.get(name, spare)
+            if not hit:
+                label = metrics.adapter_label(name)
+                metrics.FETCHES.labels(label).inc()
+                metrics.FETCH_SECONDS.labels(label).observe(entry.fetch_seconds)
+            if name not in self.gate.cache.resident():
+                return "no_room"  # it no longer fitted when it landed (requests came meanwhile)
+            if await self.load(name, entry.path):
+                return "loaded"
+            return "resident" if hit else "fetched"
+        except NoRoom:
+            return "no_room"
+        except NotLive:
+            return "not_live"  # retired since the manifest was read
+        except Exception as e:  # noqa: BLE001 - VersionMismatch, a bad adapter, S3: the first request reports it
+            log.warning("prefetch of adapter %s failed: %s", names.shown(name), one_line(str(e)))
+            return "failed"
+        finally:
+            self.release(name)
