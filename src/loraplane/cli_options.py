@@ -20,6 +20,12 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
 
+# The spellings the user contract (CONTRACTS.md) names: they keep working without a note on stderr.
+CONTRACT_SPELLINGS = {("--model-dir", "--base-model-dir"), ("--s3-uri", "--base-model-uri"),
+                      ("--name", "--base-model-name"), ("--json", "--output json"), ("--model", "--base-model-dir"),
+                      ("--base", "--base-model-dir"), ("--out", "--output-dir")}
+
+
 class Renamed(argparse.Action):
     """An older spelling of an option (some are in the user contract, so they stay): does what the new one
     does, with a one-line hint on stderr. Hidden from --help and from shell completion (help=SUPPRESS)."""
@@ -29,8 +35,9 @@ class Renamed(argparse.Action):
         super().__init__(option_strings, dest, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        print(f"note: {option_string} is an older spelling of {self.new}; both work, the docs use {self.new}",
-              file=sys.stderr)
+        if (option_string, self.new) not in CONTRACT_SPELLINGS:  # those are silent: scripts rely on them
+            print(f"note: {option_string} is an older spelling of {self.new}; both work, the docs use {self.new}",
+                  file=sys.stderr)
         setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
 
 

@@ -76,7 +76,7 @@ def own(emulator):
         names.append(name)
         cloudwatch.put_metric_alarm(**{
             "AlarmName": name, "AlarmDescription": "errors seen", "Namespace": namespace, "MetricName": "Errors",
-            "Dimensions": [{"Name": "service", "Value": "s"}], "Statistic": "Sum", "Period": 10,
+            "Dimensions": [{"Name": "service", "Value": "s"}], "Statistic": "Sum", "Period": 60,
             "EvaluationPeriods": 1, "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold",
             "TreatMissingData": "notBreaching", "AlarmActions": [topic], "OKActions": [topic], **overrides})
         return name
@@ -101,7 +101,9 @@ def test_an_alarm_evaluates_its_metric_and_notifies_each_change(own):
     ok = inbox.wait_for(name, "OK")
     assert ok["message"]["OldStateValue"] == "INSUFFICIENT_DATA"  # where a new alarm starts, as on AWS
 
-    put(3, seconds_ago=15)  # in the period before the newest (10 s periods)
+    # In the period before the newest (60 s periods: it stays in the 3-period range for about 110 s more, so
+    # background rounds on a slow machine do not move the alarm on before the asserts below).
+    put(3, seconds_ago=70)
     alarm_evaluation.evaluate_all()
     value, reason = state(cloudwatch, name)
     assert value == "ALARM" and reason.startswith("Threshold Crossed: 1 out of the last 1 datapoints [3.0 (")
@@ -111,7 +113,7 @@ def test_an_alarm_evaluates_its_metric_and_notifies_each_change(own):
     assert (msg["OldStateValue"], msg["NewStateReason"], msg["AlarmDescription"]) == ("OK", reason, "errors seen")
     assert msg["AlarmArn"].endswith(f":alarm:{name}") and msg["AWSAccountId"] == "123456789012"
     assert msg["Trigger"]["Dimensions"] == [{"value": "s", "name": "service"}]
-    assert (msg["Trigger"]["Statistic"], msg["Trigger"]["Period"], msg["Trigger"]["Threshold"]) == ("SUM", 10, 0.0)
+    assert (msg["Trigger"]["Statistic"], msg["Trigger"]["Period"], msg["Trigger"]["Threshold"]) == ("SUM", 60, 0.0)
     [described] = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
     data = json.loads(described["StateReasonData"])
     assert data["recentDatapoints"] == [3.0] and data["evaluatedDatapoints"][0]["sampleCount"] == 1.0

@@ -28,3 +28,36 @@ def test_lambda_service_errors_get_awss_prefix_once():
 def test_every_code_maps_to_one_lambda_error(code):
     name = error_name(code)
     assert name.startswith("Lambda.") and error_name(name) == name
+
+
+def test_a_shared_program_has_every_heap_key_drawn_before_any_execution_uses_it():
+    """The retriers' attempt counts live under their component's heap key: drawn lazily, two executions
+    sharing the program could draw two. The cached program has them all already."""
+    from pathlib import Path
+
+    from moto.stepfunctions.parser.asl.component.common.retry.max_attempts_decl import MaxAttemptsDecl
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    from loraplane.emulator.shims.execution_reuse import _parsed
+
+    import re
+
+    definition = re.sub(r"\$\{\w+\}", "arn:aws:lambda:us-east-1:123456789012:function:f",
+                        (Path(__file__).parents[2] / "statemachines" / "ingest.asl.json").read_text())
+    found, todo, seen = [], [_parsed(definition)], set()
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, EvalComponent):
+            found.append(item)
+            todo.extend(vars(item).values())
+        elif isinstance(item, (list, tuple)):
+            todo.extend(item)
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+        elif hasattr(item, "__dict__") and type(item).__module__.startswith("moto.stepfunctions"):
+            todo.extend(vars(item).values())
+    assert any(isinstance(c, MaxAttemptsDecl) for c in found)
+    assert all(c._EvalComponent__heap_key is not None for c in found)

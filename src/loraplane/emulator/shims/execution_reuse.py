@@ -26,7 +26,30 @@ def reusable(definition: str) -> bool:
 def _parsed(definition: str):
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    return AmazonStateLanguageParser.parse(definition)[0]
+    return settled(AmazonStateLanguageParser.parse(definition)[0])
+
+
+def settled(program):
+    """Gives every component its heap key now: moto draws one lazily, unlocked, on first use, and two
+    executions sharing the program could each draw one (the retriers' attempt counts live under it)."""
+    from moto.stepfunctions.parser.asl.component.component import Component
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    seen, todo = set(), [program]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, EvalComponent):
+            item.heap_key  # noqa: B018 - the property draws and keeps the key
+        if isinstance(item, Component):
+            todo.extend(vars(item).values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            todo.extend(item)
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+    return program
 
 
 @functools.lru_cache(maxsize=None)
@@ -61,8 +84,7 @@ def install() -> None:
         return _parsed(definition) if reusable(definition) else original_entrypoint(self)
 
     def boto_client_for(region: str, service: str, state_credentials=None):
-        if state_credentials is not None:  # a task with its own credentials gets its own client
-            return original_client(region, service, state_credentials)
+        # moto's own ignores state_credentials (every task passes the execution's role; nothing assumes it).
         endpoint = None if botocore_stubber.enabled else f"http://localhost:{moto_server_port()}"
         return _client(region, service, endpoint)
 
