@@ -13,6 +13,7 @@ from loraplane_core.deployment import base_endpoint, scaling
 from loraplane_core.deployment.serving_modes import invoke_args
 from loraplane_core.endpoint_names import async_config, base_model_name, owned_by
 from loraplane_core.settings import Settings
+from tests.unit.recorder import Recorder, policy_arns
 
 SETTINGS = Settings(project_name="p", project_id="i", adapter_bucket="b", catalog_table="catalog",
                     idempotency_table="x", topic_arn="t", adapter_group="g", base_group="bg", serving_image_uri="img",
@@ -95,20 +96,9 @@ def test_the_variant_scales_on_its_queue(update, expected):
                                               "Dimensions": [{"Name": "EndpointName", "Value": "p-i-endpoint"}]}}
 
 
-class Recorder:
-    def __init__(self):
-        self.calls = []
-
-    def __getattr__(self, op):
-        def call(**kwargs):
-            self.calls.append((op, kwargs))
-            return {"PolicyARN": f"arn:policy/{kwargs.get('PolicyName')}"}
-        return call
-
-
 def test_from_zero_an_alarm_on_the_backlog_without_capacity_adds_an_instance():
     s = settings(scale_to_zero=True, max_instance_count=2)
-    autoscaling, cloudwatch = Recorder(), Recorder()
+    autoscaling, cloudwatch = Recorder(policy_arns), Recorder(policy_arns)
     result = scaling.ensure_scaling(autoscaling, cloudwatch, s, adapters=("bot",))  # no alarm per adapter
     register, tracking, step = autoscaling.calls
     assert register[1]["MinCapacity"] == 0 and tracking[1]["PolicyName"] == "p-i-backlog"

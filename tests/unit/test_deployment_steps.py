@@ -6,6 +6,7 @@ from loraplane_core.deployment.payloads import AdapterTarget, ApplyAdapter, Chec
 from loraplane_core.errors import DeploymentTimedOut
 from loraplane_core.package_events import PackageChange
 from loraplane_core.settings import Settings
+from tests.unit.recorder import Recorder
 
 SETTINGS = Settings(project_name="p", project_id="i", adapter_bucket="b", catalog_table="catalog", idempotency_table="x",
                     topic_arn="t", adapter_group="g", base_group="bg", serving_image_uri="img",
@@ -107,17 +108,6 @@ class BaseAtZero:
 
     def arrive(self):
         self.current, self.status = self.desired, "InService"
-
-
-class Recorder:
-    def __init__(self, answers=None):
-        self.calls, self.answers = [], answers or {}
-
-    def __getattr__(self, op):
-        def call(**kwargs):
-            self.calls.append((op, kwargs))
-            return self.answers.get(op, {})
-        return call
 
 
 class ScaledClients:

@@ -38,26 +38,12 @@ def test_a_shared_program_has_every_heap_key_drawn_before_any_execution_uses_it(
     from moto.stepfunctions.parser.asl.component.common.retry.max_attempts_decl import MaxAttemptsDecl
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 
-    from loraplane.emulator.shims.execution_reuse import _parsed
+    from loraplane.emulator.shims.execution_reuse import _parsed, components
 
     import re
 
     definition = re.sub(r"\$\{\w+\}", "arn:aws:lambda:us-east-1:123456789012:function:f",
                         (Path(__file__).parents[2] / "statemachines" / "ingest.asl.json").read_text())
-    found, todo, seen = [], [_parsed(definition)], set()
-    while todo:
-        item = todo.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, EvalComponent):
-            found.append(item)
-            todo.extend(vars(item).values())
-        elif isinstance(item, (list, tuple)):
-            todo.extend(item)
-        elif isinstance(item, dict):
-            todo.extend(item.values())
-        elif hasattr(item, "__dict__") and type(item).__module__.startswith("moto.stepfunctions"):
-            todo.extend(vars(item).values())
+    found = [c for c in components(_parsed(definition)) if isinstance(c, EvalComponent)]
     assert any(isinstance(c, MaxAttemptsDecl) for c in found)
     assert all(c._EvalComponent__heap_key is not None for c in found)

@@ -5,6 +5,7 @@ import pytest
 from loraplane_core import endpoint_names as names
 from loraplane_core.deployment import base_endpoint, scaling
 from loraplane_core.settings import Settings
+from tests.unit.recorder import Recorder, policy_arns
 
 SETTINGS = Settings(project_name="p", project_id="i", adapter_bucket="b", catalog_table="catalog",
                     idempotency_table="x", topic_arn="t", adapter_group="g", base_group="bg", serving_image_uri="img",
@@ -61,20 +62,9 @@ def test_the_alarm_wakes_the_base_component_on_its_first_refused_request():
     assert step["StepAdjustments"] == [{"MetricIntervalLowerBound": 0.0, "ScalingAdjustment": 1}]
 
 
-class Recorder:
-    def __init__(self):
-        self.calls = []
-
-    def __getattr__(self, op):
-        def call(**kwargs):
-            self.calls.append((op, kwargs))
-            return {"PolicyARN": f"arn:policy/{kwargs.get('PolicyName')}"}
-        return call
-
-
 def test_ensure_scaling_makes_the_same_calls_every_time():
     s = settings(scale_to_zero=True, max_instance_count=2)
-    autoscaling, cloudwatch = Recorder(), Recorder()
+    autoscaling, cloudwatch = Recorder(policy_arns), Recorder(policy_arns)
     first = scaling.ensure_scaling(autoscaling, cloudwatch, s)
     calls = (list(autoscaling.calls), list(cloudwatch.calls))
     assert scaling.ensure_scaling(autoscaling, cloudwatch, s) == first
@@ -87,10 +77,10 @@ def test_ensure_scaling_makes_the_same_calls_every_time():
 
 
 def test_without_scale_to_zero_no_alarm_is_made():
-    autoscaling, cloudwatch = Recorder(), Recorder()
+    autoscaling, cloudwatch = Recorder(policy_arns), Recorder(policy_arns)
     result = scaling.ensure_scaling(autoscaling, cloudwatch, settings(max_instance_count=2))
     assert cloudwatch.calls == [] and result.alarm is None and result.policies == ["p-i-invocations"]
-    assert scaling.ensure_scaling(Recorder(), cloudwatch, settings(max_instance_count=1)) is None
+    assert scaling.ensure_scaling(Recorder(policy_arns), cloudwatch, settings(max_instance_count=1)) is None
 
 
 class FakeSageMaker:
@@ -127,7 +117,7 @@ def test_an_endpoint_config_made_before_scale_to_zero_keeps_one_copy():
 def test_each_live_adapter_gets_an_alarm_that_wakes_the_base_component():
     """Requests for an adapter at zero may count on the adapter component's metric only."""
     s = settings(scale_to_zero=True, max_instance_count=2)
-    autoscaling, cloudwatch = Recorder(), Recorder()
+    autoscaling, cloudwatch = Recorder(policy_arns), Recorder(policy_arns)
     scaling.ensure_scaling(autoscaling, cloudwatch, s, adapters=("bot",))
     [(_, base), (_, bot)] = cloudwatch.calls
     component = names.adapter_component("p-i-endpoint", "bot")

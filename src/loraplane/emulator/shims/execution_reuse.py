@@ -29,11 +29,9 @@ def _parsed(definition: str):
     return settled(AmazonStateLanguageParser.parse(definition)[0])
 
 
-def settled(program):
-    """Gives every component its heap key now: moto draws one lazily, unlocked, on first use, and two
-    executions sharing the program could each draw one (the retriers' attempt counts live under it)."""
+def components(program):
+    """Every moto component reachable from `program` (through attributes, lists and dicts), once."""
     from moto.stepfunctions.parser.asl.component.component import Component
-    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 
     seen, todo = set(), [program]
     while todo:
@@ -41,14 +39,23 @@ def settled(program):
         if id(item) in seen:
             continue
         seen.add(id(item))
-        if isinstance(item, EvalComponent):
-            item.heap_key  # noqa: B018 - the property draws and keeps the key
         if isinstance(item, Component):
+            yield item
             todo.extend(vars(item).values())
         elif isinstance(item, (list, tuple, set, frozenset)):
             todo.extend(item)
         elif isinstance(item, dict):
             todo.extend(item.values())
+
+
+def settled(program):
+    """Gives every component its heap key now: moto draws one lazily, unlocked, on first use, and two
+    executions sharing the program could each draw one (the retriers' attempt counts live under it)."""
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    for component in components(program):
+        if isinstance(component, EvalComponent):
+            component.heap_key  # noqa: B018 - the property draws and keeps the key
     return program
 
 
