@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/python benchmarks/control_plane_burst.py --uploads $(BURST_UPLOADS) --approvals 50
 	$(BIN)/python benchmarks/deployment_latency.py
 	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/many_adapters.py
 
 # The same suite with the modules, and the tests in each, in a random order (the seed is printed;
 # `make test-random SEED=n` repeats one). No test may depend on another's order or leftovers.

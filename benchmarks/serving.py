@@ -11,61 +11,22 @@ Usage: .venv/bin/python benchmarks/serving.py [--scenario N ...] [--cold-adapter
 """
 import argparse
 import asyncio
-import atexit
 import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import requests
 
 from loraplane.dev.tiny import build_tiny_adapter, build_tiny_model
-from loraplane.emulator.local_aws import free_port
 from loraplane.emulator.server import Emulator
 
-BIN = Path(sys.executable).parent
-PROMPT = [322, 380, 364]
-SERVERS: list[subprocess.Popen] = []
-atexit.register(lambda: [p.terminate() for p in SERVERS if p.poll() is None])  # no orphans on failure
-
-
-def wait_up(url: str, proc) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "server exited"
-        try:
-            if requests.get(url + "/ping", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(1)
-    raise TimeoutError(url)
-
-
-def start(cmd: list[str], env: dict, log: str):
-    port = free_port()
-    # Two servers run side by side in part 1: a 1 GiB KV cache each keeps them within memory.
-    env = {"VLLM_CPU_KVCACHE_SPACE": "1", **env}
-    proc = subprocess.Popen(cmd + ["--port", str(port), "--host", "127.0.0.1"], env={**os.environ, **env},
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    SERVERS.append(proc)
-    url = f"http://127.0.0.1:{port}"
-    wait_up(url, proc)
-    return proc, url
-
-
-def complete(url: str, model: str, tokens: int = 16) -> float:
-    t0 = time.perf_counter()
-    r = requests.post(url + "/v1/completions", json={"model": model, "prompt": PROMPT, "max_tokens": tokens,
-                                                     "min_tokens": tokens, "temperature": 0}, timeout=120)
-    assert r.status_code == 200, r.text
-    return time.perf_counter() - t0
+from bench_servers import PROMPT, complete, run_round, serve_ours, start
 
 
 def ttft(url: str, model: str) -> float:
@@ -79,10 +40,14 @@ def ttft(url: str, model: str) -> float:
 
 
 def throughput(url: str, models: list[str], requests_n: int = 48, concurrency: int = 8, tokens: int = 16) -> float:
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(lambda i: complete(url, models[i % len(models)], tokens), range(requests_n)))
-    return requests_n * tokens / (time.perf_counter() - t0)
+    return run_round(url, [models[i % len(models)] for i in range(requests_n)], concurrency, tokens)[0]
+
+
+def median_interval(values: list[float], level: float = 0.95, draws: int = 10_000) -> tuple[float, float]:
+    """A bootstrap confidence interval of the median (percentile method), seeded: reproducible."""
+    rng = np.random.default_rng(0)
+    medians = np.median(rng.choice(values, size=(draws, len(values))), axis=1)
+    return float(np.quantile(medians, (1 - level) / 2)), float(np.quantile(medians, (1 + level) / 2))
 
 
 def interleaved_p50(urls: list[str], model: str, n: int = 40) -> list[float]:
@@ -97,12 +62,7 @@ def interleaved_p50(urls: list[str], model: str, n: int = 40) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
-def serve_ours(base: str, source: str, extra: list[str], env: dict, log: str):
-    return start([str(BIN / "loraplane"), "serve", "--model", base, "--max-lora-rank", "16", "--max-model-len", "256",
-                  "--adapter-source", source, *extra], env, log)
-
-
-def compare_with_bare(work: Path, base: str, adapters: Path) -> None:
+def compare_with_bare(work: Path, base: str, adapters: Path, n_rounds: int = 20) -> None:
     """1. bare vLLM vs ours, one resident adapter: both servers up, requests interleaved. Ours stays up."""
     common = ["--model", base, "--max-lora-rank", "16", "--max-model-len", "256"]
     bare_env = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
@@ -114,15 +74,22 @@ def compare_with_bare(work: Path, base: str, adapters: Path) -> None:
     proc, url = serve_ours(base, str(adapters), ["--max-loras", "8", "--max-cpu-loras", "64"], {},
                            str(work / "ours.log"))
     bare_p50, ours_p50 = interleaved_p50([bare_url, url], "a0")
-    rounds = [(throughput(bare_url, ["a0"]), throughput(url, ["a0"])) for _ in range(5)]  # alternating
+    rounds = []
+    for i in range(n_rounds):  # pairs of rounds, which server goes first alternating (drift cancels out)
+        first, second = (bare_url, url) if i % 2 == 0 else (url, bare_url)
+        a, b = throughput(first, ["a0"], requests_n=96), throughput(second, ["a0"], requests_n=96)
+        rounds.append((a, b) if i % 2 == 0 else (b, a))
     bare_proc.terminate(), bare_proc.wait()
     bare_tps, ours_tps = statistics.median(r[0] for r in rounds), statistics.median(r[1] for r in rounds)
-    ratio = statistics.median(r[1] / r[0] for r in rounds)
+    ratios = [r[1] / r[0] for r in rounds]
+    ratio, (low, high) = statistics.median(ratios), median_interval(ratios)
     print("1. our server vs bare vLLM (adapter a0 resident, 16 tokens; p50 of 40 interleaved requests):")
     print(f"   p50 latency   bare {bare_p50 * 1000:7.1f} ms   ours {ours_p50 * 1000:7.1f} ms"
           f"   overhead {(ours_p50 - bare_p50) * 1000:+.1f} ms")
-    print(f"   throughput    bare {bare_tps:7.1f} tok/s ours {ours_tps:7.1f} tok/s (medians of 5 alternating rounds),"
-          f" median ratio {ratio:.3f}\n")
+    print(f"   throughput    bare {bare_tps:7.1f} tok/s ours {ours_tps:7.1f} tok/s (medians of {n_rounds} pairs of"
+          f" rounds, 96 requests x 16 tokens, 8 at once)")
+    print(f"   throughput ratio ours / bare: median {ratio:.3f}, 95% interval {low:.3f}-{high:.3f}"
+          f" (bootstrap), pairs ranged {min(ratios):.2f}-{max(ratios):.2f}\n")
     return proc, url
 
 
@@ -253,6 +220,8 @@ def main() -> None:
                         help="run only these scenarios (repeatable; 3 runs with 1); default: all")
     parser.add_argument("--cold-adapters", type=int, default=15, metavar="N",
                         help="distinct adapters loaded cold in scenario 2 (default 15)")
+    parser.add_argument("--rounds", type=int, default=20, metavar="N",
+                        help="pairs of throughput rounds in scenario 1 (default 20)")
     parser.add_argument("--large-mib", type=int, default=256, metavar="N",
                         help="scenario 2 also times the fetch of an N MiB weights file (default 256; 0: not)")
     args = parser.parse_args()
@@ -264,7 +233,7 @@ def main() -> None:
         build_tiny_adapter(base, str(adapters / f"a{i}"), seed=i)
     print("machine: 2 CPU cores, no GPU; vllm-cpu 0.32.0, float32; all figures CPU-only\n")
     if scenarios & {1, 3}:
-        proc, url = compare_with_bare(work, base, adapters)
+        proc, url = compare_with_bare(work, base, adapters, args.rounds)
         rotation(url)
         proc.terminate(), proc.wait()
     if 2 in scenarios:

@@ -22,8 +22,8 @@ def hwm():  # VmHWM: this process's peak RSS (ru_maxrss would include the parent
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 import boto3, aws_lambda_powertools  # what the handler imports, for a fair baseline
-from aws_lambda_powertools.utilities.parser import parse
-from loraplane_core.ingest import steps as ingest
+from loraplane_core.event_parser import event_parser
+from loraplane_core.ingest import validate as ingest
 from loraplane_core.adapters.base_profile import BaseModelProfile
 from loraplane_core.adapters.reasons import AdapterRejected
 from loraplane_core.adapters.validation import Policy, validate_adapter_dir

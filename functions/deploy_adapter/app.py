@@ -1,10 +1,10 @@
 """Adapter decisions on the endpoint: apply (go live / retire), check until in service, roll back."""
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
 from loraplane_core.deployment import steps
 from loraplane_core.deployment.payloads import AdapterRequest, ApplyAdapter, CheckAdapter, RollBackAdapter
+from loraplane_core.event_parser import event_parser
 from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 

@@ -1,13 +1,13 @@
 """Base model decisions on the endpoint: start the create/update, check it, create the base
 component of a new endpoint, roll back, and re-attach the adapters built for the new base model."""
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
 from loraplane_core.deployment import steps
 from loraplane_core.deployment.payloads import (
     BaseRequest, CheckBase, CreateBaseComponent, ReattachAdapters, RollBackBase, StartBase,
 )
+from loraplane_core.event_parser import event_parser
 from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 

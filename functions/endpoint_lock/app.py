@@ -1,10 +1,10 @@
 """Takes or gives back the endpoint's lock: endpoint changes never overlap."""
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
-from loraplane_core.deployment import steps
+from loraplane_core.deployment import endpoint_lock as steps  # its tasks only (cold start)
 from loraplane_core.deployment.payloads import AcquireLock, LockRequest, ReleaseLock
+from loraplane_core.event_parser import event_parser
 from loraplane_core.observability import emit
 from loraplane_core.settings import LockSettings
 

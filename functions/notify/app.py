@@ -1,8 +1,8 @@
 """Ingest step 4 (and the failure path): tell the adapter's owners what happened, over SNS."""
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
+from loraplane_core.event_parser import event_parser
 from loraplane_core.ingest.steps import adapter_name_of
 from loraplane_core.ingest.payloads import RecordRequest
 from loraplane_core.ingest.notifications import publish

@@ -1,8 +1,8 @@
 """Ingest step 3 (and the failure path): write the outcome to the catalog, once."""
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
+from loraplane_core.event_parser import event_parser
 from loraplane_core.ingest.steps import record
 from loraplane_core.ingest.payloads import RecordRequest, RecordResult
 from loraplane_core.observability import emit

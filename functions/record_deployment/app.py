@@ -1,10 +1,10 @@
 """Last deployment step (and the failure path): version states in the catalog, and a notification."""
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
-from loraplane_core.deployment import steps
+from loraplane_core.deployment import outcomes as steps  # its task only (cold start)
 from loraplane_core.deployment.payloads import DeploymentRecord, FailureRecord
+from loraplane_core.event_parser import event_parser
 from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 

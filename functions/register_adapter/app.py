@@ -6,9 +6,9 @@ from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function,
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
-from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
+from loraplane_core.event_parser import event_parser
 from loraplane_core.ingest.steps import register_version
 from loraplane_core.ingest.payloads import Registration, ValidationResult
 from loraplane_core.observability import emit

@@ -1,11 +1,11 @@
 """Invokes the endpoint through SageMaker runtime, as a user would, after every change."""
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
-from loraplane_core.deployment import steps
+from loraplane_core.deployment import smoke as steps  # its task only (cold start)
 from loraplane_core.deployment.payloads import SmokeRequest
 from loraplane_core.errors import SmokeTestFailed
+from loraplane_core.event_parser import event_parser
 from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
 

@@ -1,9 +1,9 @@
 """Ingest step 1: is the upload complete, valid, and new? Stages the serving artifact if so."""
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.parser import event_parser
 
 from loraplane_core.aws import clients
-from loraplane_core.ingest.steps import validate_upload
+from loraplane_core.event_parser import event_parser
+from loraplane_core.ingest.validate import validate_upload
 from loraplane_core.ingest.payloads import ValidateRequest
 from loraplane_core.observability import emit
 from loraplane_core.settings import Settings

@@ -94,7 +94,8 @@ def parse_body(raw: bytes) -> dict:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise BadRequest(f"body is not UTF-8: {e.reason} at byte {e.start}", "INVALID_JSON") from None
-    if nesting(raw) > MAX_JSON_DEPTH:
+    # Text cannot nest deeper than it opens: counting openers (C speed) spares most bodies the exact walk.
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and nesting(raw) > MAX_JSON_DEPTH:
         raise BadRequest(f"JSON nests deeper than {MAX_JSON_DEPTH} levels", "JSON_TOO_DEEP")
     try:
         body = json.loads(text or "null", parse_int=_int, parse_float=_float, parse_constant=_constant)

@@ -7,6 +7,12 @@ linear module of every layer, so one slot costs
 
 and `--max-loras = floor(gpu_adapter_memory / slot_bytes)`. The CPU tier (`--max-cpu-loras`) holds
 adapters at their own rank, bounded by the same per-adapter maximum, so it uses the same formula.
+
+Without a budget or a count, the budgets are shares of the memory there is: GPU_SHARE of the
+accelerator's (the host's on the CPU backend, where the slots live in host memory) and HOST_SHARE of
+the host's. GPU slots are also capped at MAX_DEFAULT_GPU_SLOTS: a batch rarely holds more distinct
+adapters, and every slot is memory taken from the KV cache (and work for vLLM's GPU kernels, whose
+grid spans the slots).
 """
 from dataclasses import dataclass
 
@@ -20,6 +26,11 @@ def slot_bytes(base: BaseModelProfile, max_rank: int, dtype: str) -> int:
     return base.num_layers * per_layer * max_rank * DTYPE_BYTES[dtype]
 
 
+GPU_SHARE = 0.05
+HOST_SHARE = 0.10
+MAX_DEFAULT_GPU_SLOTS = 32
+
+
 @dataclass(frozen=True)
 class Slots:
     gpu: int
@@ -28,11 +39,22 @@ class Slots:
 
 
 def plan(base: BaseModelProfile, max_rank: int, dtype: str, gpu_bytes: int | None = None, cpu_bytes: int | None = None,
-         gpu_slots: int | None = None, cpu_slots: int | None = None) -> Slots:
-    """Counts win over budgets; the CPU tier is never smaller than the GPU tier (vLLM requires it)."""
+         gpu_slots: int | None = None, cpu_slots: int | None = None, device_memory: int = 0,
+         host_memory: int = 0) -> Slots:
+    """Counts win over budgets, budgets over the default shares of `device_memory` / `host_memory`
+    (bytes; 0: unknown, then 4 GPU slots and 4 CPU entries per slot). The CPU tier is never smaller
+    than the GPU tier (vLLM requires it)."""
     size = slot_bytes(base, max_rank, dtype)
-    gpu = gpu_slots or (max(1, gpu_bytes // size) if gpu_bytes else 4)
-    cpu = cpu_slots or (max(1, cpu_bytes // size) if cpu_bytes else 4 * gpu)
+    if gpu_slots:
+        gpu = gpu_slots
+    elif gpu_bytes:
+        gpu = max(1, gpu_bytes // size)
+    else:
+        gpu = min(MAX_DEFAULT_GPU_SLOTS, max(1, int(device_memory * GPU_SHARE) // size)) if device_memory else 4
+    if cpu_slots or cpu_bytes:
+        cpu = cpu_slots or max(1, cpu_bytes // size)
+    else:
+        cpu = max(1, int(host_memory * HOST_SHARE) // size) if host_memory else 4 * gpu
     return Slots(gpu=gpu, cpu=max(cpu, gpu), slot_bytes=size)
 
 

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -73,7 +73,7 @@ class AdapterCache:
         self._inflight: dict[str, asyncio.Task] = {}
         self._generation: Counter[str] = Counter()  # bumped by forget(): a fetch started before is void
         self._lock = threading.Lock()
-        self.evicted: list[str] = []  # eviction order, for metrics and tests
+        self.evicted: deque[str] = deque(maxlen=1000)  # the latest evictions, in order (bounded: months of churn)
         self._retired: list[tuple[str, str]] = []  # (name, folder) no longer indexed, not yet deleted
         os.makedirs(os.path.join(root, ".staging"), exist_ok=True)
 

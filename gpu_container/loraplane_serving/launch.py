@@ -43,11 +43,13 @@ def command(o: ServeOptions) -> tuple[list[str], dict[str, str]]:
 
     base_name = o.base_name or os.path.basename(os.path.normpath(o.model_dir))
     base = BaseModelProfile.from_config_file(base_name, os.path.join(o.model_dir, "config.json"))
-    dtype = "float32" if o.dtype == "auto" and not _has_gpu() else ("bfloat16" if o.dtype == "auto" else o.dtype)
+    gpu_memory, host_memory = _gpu_memory(), _host_memory()
+    dtype = "float32" if o.dtype == "auto" and not gpu_memory else ("bfloat16" if o.dtype == "auto" else o.dtype)
     slots = plan(base, o.max_lora_rank, dtype,
                  gpu_bytes=parse_bytes(o.gpu_adapter_memory) if o.gpu_adapter_memory else None,
                  cpu_bytes=parse_bytes(o.cpu_adapter_memory) if o.cpu_adapter_memory else None,
-                 gpu_slots=o.max_loras, cpu_slots=o.max_cpu_loras)
+                 gpu_slots=o.max_loras, cpu_slots=o.max_cpu_loras,
+                 device_memory=gpu_memory or host_memory, host_memory=host_memory)  # CPU backend: slots in host memory
     argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", o.model_dir,
             "--served-model-name", base_name, "--host", o.host, "--port", str(o.port), "--dtype", dtype,
             "--enable-lora", "--max-lora-rank", str(o.max_lora_rank), "--max-loras", str(slots.gpu),
@@ -71,7 +73,7 @@ def command(o: ServeOptions) -> tuple[list[str], dict[str, str]]:
         "VLLM_SERVER_DEV_MODE": "0",  # vLLM's dev routes (/sleep, /collective_rpc, ...) are never mounted
         "LORAPLANE_CACHE_DIR": o.cache_dir or os.path.join(os.environ.get("TMPDIR", "/tmp"), f"loraplane-adapters-{o.port}"),
     }
-    if not _has_gpu():
+    if not gpu_memory:
         env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # halves start-up on the CPU
         # vLLM's CPU backend otherwise sizes its KV cache from the machine's memory (22 GB seen on a
         # 24 GB machine for the tiny model); local runs need little.
@@ -79,13 +81,29 @@ def command(o: ServeOptions) -> tuple[list[str], dict[str, str]]:
     return argv, env
 
 
-def _has_gpu() -> bool:
+def _gpu_memory() -> int:
+    """Bytes of the first GPU's memory; 0 without a GPU (vLLM's CPU backend)."""
     try:
         import torch
 
-        return torch.cuda.is_available()
-    except ImportError:
-        return False
+        return torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available() else 0
+    except (ImportError, RuntimeError):
+        return 0
+
+
+def _host_memory() -> int:
+    """Bytes of memory this process may use: the cgroup's limit (a container's) or the machine's."""
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        if limit.isdigit():
+            return min(int(limit), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 0
 
 
 def sagemaker_options(environ: dict[str, str]) -> ServeOptions:
@@ -116,4 +134,7 @@ def sagemaker_options(environ: dict[str, str]) -> ServeOptions:
 def run(o: ServeOptions) -> None:
     """Replace this process with vLLM (so SIGTERM reaches it directly)."""
     argv, env = command(o)
+    gpu, cpu = argv[argv.index("--max-loras") + 1], argv[argv.index("--max-cpu-loras") + 1]
+    print(f"loraplane: {gpu} GPU adapter slots, {cpu} CPU-tier adapters (see docs/serving.md, Budgets)",
+          file=sys.stderr, flush=True)
     os.execve(argv[0], argv, {**os.environ, **env})

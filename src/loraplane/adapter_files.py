@@ -42,7 +42,7 @@ def offline_base(base_dir: str, name: str | None = None) -> BaseModelProfile:
 
 def stack_base(session, outputs: dict) -> BaseModelProfile | None:
     """The base model ingest validates against: the one the endpoint serves, else the latest approved."""
-    from loraplane_core.ingest.registry import deployed_base_model
+    from loraplane_core.approved_bases import deployed_base_model
 
     table = session.resource("dynamodb").Table(outputs["CatalogTableName"])
     return deployed_base_model(session.client("sagemaker"), session.client("s3"), table,

@@ -96,19 +96,33 @@ def start_detached(argv: list[str], timeout: float, poll: float = 0.5,
         start = log.tell()
         proc = subprocess.Popen([sys.executable, "-m", "loraplane.cli", "local", "up", *argv], stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    return await_state(proc, log_path, start, timeout, poll, on_progress)
+
+
+def await_state(proc, log_path: str, start: int, timeout: float, poll: float = 0.5,
+                on_progress: Callable[[str], None] = lambda _: None) -> dict:
+    """start_detached's wait for `proc` (a Popen) to write its state, its progress lines forwarded as they come.
+    Whatever it wrote between the last read and its state or its exit is read too, the last line even without
+    its newline when it has exited: those are the lines that say why it stopped."""
     deadline = time.monotonic() + timeout
     follow = LogLines(log_path, start)
-    while True:
-        for line in follow.new():
+
+    def forward(lines: list[str]) -> None:
+        for line in lines:
             if PROGRESS_LINE.match(line):
                 on_progress(line)
+
+    while True:
+        forward(follow.new())
         state = read()
         if state and state["pid"] == proc.pid:
+            forward(follow.new())
             return state | {"log": log_path}
         code = proc.poll()
         if code is not None or time.monotonic() > deadline:
             if code is None:
                 stop(proc.pid)
+            forward(follow.rest())  # to the end of the file, now that nothing more comes
             why = f"exited with code {code}" if code is not None else f"was not up after {timeout:.0f}s (stopped)"
             raise RuntimeError(f"`local up` {why}; log {log_path}:\n{tail(log_path)}")
         time.sleep(poll)
@@ -130,6 +144,12 @@ class LogLines:
         self.offset += len(data)
         *lines, self.pending = (self.pending + data).split(b"\n")
         return [line.decode(errors="replace").rstrip("\r") for line in lines]
+
+    def rest(self) -> list[str]:
+        """new(), then the last line even without its newline (the writer has ended)."""
+        lines = self.new()
+        last, self.pending = self.pending, b""
+        return lines + ([last.decode(errors="replace").rstrip("\r")] if last else [])
 
 
 def tail(path: str, lines: int = 15) -> str:

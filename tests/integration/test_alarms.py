@@ -153,6 +153,23 @@ def test_disabled_actions_and_alarms_without_an_emulated_metric(own):
     assert inbox.of(quiet) == [] and len(inbox.of(endpoint, "ALARM")) == 1
 
 
+def test_a_round_drops_datapoints_older_than_cloudwatch_keeps_them(emulator):
+    """metric_retention.py: 15 days, as CloudWatch keeps 1-minute datapoints; newer ones stay."""
+    cloudwatch, namespace = emulator.client("cloudwatch"), f"LoRAPlaneTest/{uuid.uuid4().hex[:8]}"
+    now = dt.datetime.now(dt.timezone.utc)
+    for name, at in (("Old", now - dt.timedelta(days=16)), ("Recent", now - dt.timedelta(days=13))):
+        cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{"MetricName": name, "Value": 1, "Timestamp": at}])
+    alarm_evaluation.evaluate_all()
+
+    def points(name: str, at: dt.datetime) -> list:
+        return cloudwatch.get_metric_statistics(Namespace=namespace, MetricName=name, Statistics=["Sum"], Period=3600,
+                                                StartTime=at - dt.timedelta(hours=1),
+                                                EndTime=at + dt.timedelta(hours=1))["Datapoints"]
+
+    assert points("Old", now - dt.timedelta(days=16)) == []
+    assert [p["Sum"] for p in points("Recent", now - dt.timedelta(days=13))] == [1.0]
+
+
 # -- the stack's alarms, moved by the background rounds -----------------------------------------------------
 @pytest.fixture(scope="module")
 def alarmed(emulator):

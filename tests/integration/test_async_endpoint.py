@@ -124,9 +124,13 @@ def test_the_async_journey(async_stack, results, make_adapter):
     decide(async_stack, item, "Approved")
     wait_state(async_stack, "batcher", item, "live")  # its smoke test went through InvokeEndpointAsync
     wait_deployments_idle(async_stack)
+    # ... into a folder of its own, the only results the smoke test's role may read (template.yaml)
+    smoke = async_stack.s3.list_objects_v2(Bucket=async_stack.bucket, Prefix="async/outputs/smoke/")
+    assert smoke.get("KeyCount", 0) >= 2  # the base model's answer and the adapter's
 
     base, tuned = submit(async_stack), submit(async_stack, "batcher")
     assert tuned.output_location.startswith(f"s3://{async_stack.bucket}/async/outputs/")
+    assert "/smoke/" not in tuned.output_location
     assert answer(async_stack, tuned) != answer(async_stack, base)
     success = notified(results, "Completed", tuned)
     assert success["responseParameters"]["outputLocation"] == tuned.output_location
@@ -180,6 +184,21 @@ def test_bad_requests_are_refused(async_stack, results):
                                             InputLocation=f"s3://{async_stack.bucket}/async/inputs/none.json")
     error = notified(results, "Failed", async_inference.Submitted(missing["InferenceId"], "", "", None))
     assert "could not read the input" in error["failureReason"]
+
+
+def test_an_input_over_the_size_limit_fails_unread(async_stack, results, monkeypatch):
+    """1 GB on AWS; the emulator runs in this process, so a limit of 16 bytes stands in for it."""
+    from loraplane.emulator.shims import sagemaker_async
+
+    monkeypatch.setattr(sagemaker_async, "MAX_INPUT_BYTES", 16)
+    request = submit(async_stack)
+    with pytest.raises(async_inference.AsyncRequestFailed, match="over the 16 bytes"):
+        answer(async_stack, request)
+    error = notified(results, "Failed", request)
+    assert error["failureReason"] == (f"ClientError: The input {request.input_location} is "
+                                      f"{len(json.dumps(PROMPT))} bytes, over the 16 bytes (1 GB) an asynchronous "
+                                      "inference request takes.")
+    assert error["responseParameters"]["failureLocation"] == request.failure_location
 
 
 def test_the_library_behind_invoke_async(async_stack):

@@ -139,7 +139,7 @@ def calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, dict]]:
         ("EndpointLockFunction", [("put_item", "dynamodb:PutItem", catalog, {}),
                                   ("delete_item", "dynamodb:DeleteItem", catalog, {}),
                                   ("get_item", "dynamodb:GetItem", catalog, {}), *kms]),
-        ("DeployAdapterFunction", [*catalog_reads, *serving, *kms, wake, wake_async, *adapter_alarm_writes,
+        ("DeployAdapterFunction", [*catalog_reads, *serving, *kms, wake, *adapter_alarm_writes,
                                    ("describe_scaling_policies", "application-autoscaling:DescribeScalingPolicies",
                                     "*", {}),
                                    ("describe_model_package", "sagemaker:DescribeModelPackage", adapter_pkg, {})]),
@@ -246,10 +246,13 @@ def async_calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, d
     out = [(function_roles(template)["SmokeTestFunction"], *call) for call in [
         ("invoke_endpoint_async", "sagemaker:InvokeEndpointAsync", endpoint, {}),
         ("put_object", "s3:PutObject", f"{bucket}/async/inputs/smoke/0a1b.json", {}),
-        ("get_object", "s3:GetObject", f"{bucket}/async/outputs/0a1b.out", {}),
-        ("get_object", "s3:GetObject", f"{bucket}/async/failures/0a1b-error.out", {}),
-        ("(NoSuchKey for a result not written yet)", "s3:ListBucket", bucket, {"s3:prefix": "async/outputs/0a1b.out"}),
+        ("get_object", "s3:GetObject", f"{bucket}/async/outputs/smoke/0a1b.out", {}),
+        ("get_object", "s3:GetObject", f"{bucket}/async/failures/smoke/0a1b-error.out", {}),
+        ("(NoSuchKey for a result not written yet)", "s3:ListBucket", bucket,
+         {"s3:prefix": "async/outputs/smoke/0a1b.out"}),
         ("(SSE-KMS)", "kms:GenerateDataKey", key, {}), ("(SSE-KMS)", "kms:Decrypt", key, {})]]
+    out += [(function_roles(template)["DeployAdapterFunction"], "update_endpoint_weights_and_capacities",
+             "sagemaker:UpdateEndpointWeightsAndCapacities", endpoint, {})]  # ScaleToZero: wake the variant
     out += [("EndpointExecutionRole", *call) for call in [
         ("(InputLocation)", "s3:GetObject", f"{bucket}/async/inputs/batch-7/request.json", {}),
         ("(S3OutputPath)", "s3:PutObject", f"{bucket}/async/outputs/0a1b.out", {}),
@@ -278,6 +281,36 @@ def test_every_call_of_async_mode_is_allowed():
                for role, op, action, resource, context in calls(r, template) + async_calls(r, template)
                if not allowed(roles[role], action, resource, context)]
     assert refused == []
+
+
+def test_async_permissions_exist_only_in_async_mode_and_the_smoke_test_reads_only_its_own(expanded, r):
+    """Default mode: no role may wake an async variant. async: the smoke test reads only the results of
+    its own requests (S3OutputPathExtension smoke), never the users'."""
+    roles, fn = role_statements(expanded, r), function_roles(expanded)
+    endpoint = arn("sagemaker", f"endpoint/{r(expanded['Outputs']['EndpointName']['Value'])}")
+    assert not allowed(roles[fn["DeployAdapterFunction"]], "sagemaker:UpdateEndpointWeightsAndCapacities", endpoint)
+    params = {**LONGEST, "ServingMode": "async"}
+    template = expand(REPO / "template.yaml", params)
+    ra = Resolver(template, params)
+    smoke, bucket = role_statements(template, ra)[function_roles(template)["SmokeTestFunction"]], ra.getatt(
+        "AdapterBucket", "Arn")
+    for key in ("async/outputs/0a1b.out", "async/failures/0a1b-error.out", "async/inputs/0a1b.json",
+                "async/outputs/smokes/0a1b.out"):
+        assert not allowed(smoke, "s3:GetObject", f"{bucket}/{key}"), key
+    for prefix in ("async/outputs/0a1b.out", "async/failures/", "async/"):
+        assert not allowed(smoke, "s3:ListBucket", bucket, {"s3:prefix": prefix}), prefix
+
+
+@pytest.mark.parametrize("version", [1, 9999, 10000, 54321, 99999])
+def test_every_version_of_the_longest_project_is_deployable(expanded, r, version):
+    """Its model and endpoint config names (63 characters at most, endpoint_names.py) match the Hosting
+    statement's one-'?'-per-character patterns."""
+    prefix = f"{LONGEST['SageMakerProjectName']}-{LONGEST['SageMakerProjectId']}"
+    statements = role_statements(expanded, r)[function_roles(expanded)["DeployBaseFunction"]]
+    for action, kind, name in (("CreateModel", "model", names.base_model_name(prefix, version)),
+                               ("CreateEndpointConfig", "endpoint-config", names.base_model_name(prefix, version)),
+                               ("CreateEndpointConfig", "endpoint-config", names.async_config(prefix, version))):
+        assert len(name) <= 63 and allowed(statements, f"sagemaker:{action}", arn("sagemaker", f"{kind}/{name}")), name
 
 
 def test_every_aws_operation_in_the_code_is_in_the_table(expanded, r):

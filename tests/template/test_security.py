@@ -53,6 +53,19 @@ def test_adapter_bucket_is_locked_down(expanded):
     assert len(deny["Resource"]) == 2  # the bucket and its objects
 
 
+def test_async_requests_and_results_expire(sam_template):
+    """ServingMode async leaves every request and result in the bucket: a lifecycle rule expires them."""
+    [bucket] = resources(sam_template, "AWS::S3::Bucket").values()
+    rules = {rule["Id"]: rule for rule in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    rule = rules["ExpireAsyncInference"]
+    assert (rule["Status"], rule["Prefix"], rule["ExpirationInDays"]) == ("Enabled", "async/",
+                                                                          {"Ref": "AsyncRetentionDays"})
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}  # the bucket is versioned
+    days = sam_template["Parameters"]["AsyncRetentionDays"]
+    assert (days["Type"], days["Default"], days["MinValue"]) == ("Number", 7, 1)
+    assert "Prefix" not in rules["ExpireOldVersionsAndAbortedUploads"]  # the bucket-wide rule stays
+
+
 def test_data_at_rest_is_encrypted_with_the_stack_key(expanded):
     for table in resources(expanded, "AWS::DynamoDB::Table").values():
         assert table["Properties"]["SSESpecification"]["SSEEnabled"] is True
@@ -179,12 +192,15 @@ def test_run_time_names_fit_aws_limits_for_the_longest_project(expanded):
              "model (version 9999)": n.base_model_name(prefix, 9999),
              "endpoint config (on-demand: the model's name)": n.base_model_name(prefix, 9999),
              "endpoint config (inference components)": n.components_config(prefix),
-             "endpoint config (async, version 9999)": n.async_config(prefix, 9999)}
+             "endpoint config (async, version 9999)": n.async_config(prefix, 9999),
+             "model (version 10000)": n.base_model_name(prefix, 10000),
+             "endpoint config (async, version 99999)": n.async_config(prefix, 99999)}
     assert len(adapter) == 30 and len(prefix) == 53
     too_long = {what: (name, len(name)) for what, name in names.items() if len(name) > 63}
     assert too_long == {}
     assert n.base_model_name(prefix, 9999).endswith("-9999")  # not truncated: versions stay distinct
     assert n.async_config(prefix, 9999).endswith("-async9999")
+    assert n.base_model_name(prefix, 10000) != n.base_model_name(prefix, 1000)  # no longer cut to one name
     assert all(n.owned_by(prefix, name) for what, name in names.items() if what.startswith(("model", "endpoint config")))
     assert n.adapter_of_component(endpoint, names["adapter component"]) == adapter
 

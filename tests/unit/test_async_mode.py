@@ -189,3 +189,44 @@ def test_any_text_is_an_s3_uri_or_a_value_error(text):
     except ValueError:
         return
     assert text.startswith("s3://") and bucket and key
+
+
+# -- the smoke test's results have a folder of their own ---------------------------------------------------
+class Sent:
+    """A real sagemaker-runtime client whose requests are answered here (botocore's before-send), as
+    SageMaker answers InvokeEndpointAsync: what was sent is kept."""
+
+    def __init__(self, knows_extension: bool = True):
+        import boto3
+        from botocore.awsrequest import AWSResponse
+
+        self.headers: list[dict] = []
+        self.client = boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url="https://sm.invalid",
+                                   aws_access_key_id="k", aws_secret_access_key="s")
+        if not knows_extension:  # as a botocore from before S3OutputPathExtension (early 2026) reads the API
+            del self.client.meta.service_model.operation_model("InvokeEndpointAsync").input_shape.members[
+                "S3OutputPathExtension"]
+
+        def answer(request, **_):
+            self.headers.append(dict(request.headers))
+            extension = request.headers.get(async_inference.EXTENSION_HEADER, b"")
+            extension = extension.decode() if isinstance(extension, bytes) else extension
+            output = "s3://b/async/outputs/" + (f"{extension}/" if extension else "") + "id.out"
+            raw = type("Raw", (), {"stream": lambda self, **_: iter([b'{"InferenceId": "id"}'])})()
+            return AWSResponse(request.url, 202, {"X-Amzn-SageMaker-OutputLocation": output}, raw)
+
+        self.client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpointAsync", answer)
+
+
+@pytest.mark.parametrize("knows_extension", [True, False])
+def test_the_smoke_tests_results_go_under_their_own_folder(knows_extension):
+    sent, s3 = Sent(knows_extension), Recorder()
+    request = async_inference.submit(sent.client, s3, "b", "e", b"{}", input_prefix=async_inference.SMOKE_INPUTS,
+                                     output_extension=async_inference.SMOKE_EXTENSION)
+    [(_, put)] = s3.calls
+    assert put["Key"].startswith("async/inputs/smoke/") and request.input_location == f"s3://b/{put['Key']}"
+    assert request.output_location == "s3://b/async/outputs/smoke/id.out"
+    extension = sent.headers[0][async_inference.EXTENSION_HEADER]
+    assert (extension.decode() if isinstance(extension, bytes) else extension) == "smoke"
+    async_inference.submit(sent.client, s3, "b", "e", b"{}")  # a user's request: no folder, no header left over
+    assert async_inference.EXTENSION_HEADER not in sent.headers[1]

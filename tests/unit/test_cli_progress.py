@@ -8,6 +8,7 @@ import pytest
 
 from loraplane.base_models import directory_digest, model_files
 from loraplane.cli_errors import NOT_FOUND, explain
+from loraplane import local_state
 from loraplane.local_state import LogLines
 from loraplane.progress import LINE, Progress, Steps
 from loraplane.stack import StackValues, StaleStack
@@ -73,6 +74,47 @@ def test_log_lines_are_whole_lines_from_the_offset(tmp_path):
     assert lines.new() == ["[    2s] Deploying ...", "export X=1"]
     assert [line for line in ["[    2s] Deploying ...", "export X=1"] if LINE.match(line)] == ["[    2s] Deploying ..."]
     assert LogLines(str(tmp_path / "missing.log")).new() == []
+
+
+class LastWords:
+    """A `local up` that writes its last lines and exits between two reads of its log: the race the wait for its
+    state must survive (the lines that say why it stopped were lost)."""
+    pid = 4242
+
+    def __init__(self, log, text: str):
+        self.log, self.text = log, text
+
+    def poll(self):
+        with open(self.log, "a") as f:
+            f.write(self.text)
+        return 1
+
+
+def test_the_wait_for_local_up_reads_its_last_lines(tmp_path, monkeypatch):
+    monkeypatch.setenv("LORAPLANE_HOME", str(tmp_path))  # no state file: it never came up
+    log = tmp_path / "local.log"
+    log.write_text("[    0s] Starting the AWS emulator ...\n")
+    seen = []
+    child = LastWords(log, "[    9s] Deploying ...\nTraceback: port taken\n[   10s] Stopping")
+    with pytest.raises(RuntimeError, match="exited with code 1") as e:
+        local_state.await_state(child, str(log), 0, timeout=60, poll=0, on_progress=seen.append)
+    assert seen == ["[    0s] Starting the AWS emulator ...", "[    9s] Deploying ...", "[   10s] Stopping"]
+    assert "port taken" in str(e.value)
+
+
+def test_the_lines_written_just_before_the_state_are_forwarded(tmp_path, monkeypatch):
+    log = tmp_path / "local.log"
+    log.write_text("")
+
+    def state_after_a_last_line():
+        with open(log, "a") as f:
+            f.write("[    5s] Ready\n")
+        return {"pid": LastWords.pid}
+
+    monkeypatch.setattr(local_state, "read", state_after_a_last_line)
+    seen = []
+    state = local_state.await_state(LastWords(log, ""), str(log), 0, timeout=60, poll=0, on_progress=seen.append)
+    assert state == {"pid": LastWords.pid, "log": str(log)} and seen == ["[    5s] Ready"]
 
 
 def test_a_missing_output_names_itself_and_the_fix():

@@ -140,9 +140,9 @@ def test_a_prefetch_takes_only_the_room_it_may_and_a_request_joining_it_still_fe
     everything = lambda name: True  # noqa: E731
     with pytest.raises(NoRoom):
         asyncio.run(cache.get("c", spare=everything))
-    assert source.downloads.count(("c", WEIGHTS_FILE)) == 0 and cache.evicted == []  # refused after the listing
+    assert source.downloads.count(("c", WEIGHTS_FILE)) == 0 and list(cache.evicted) == []  # refused after the listing
     entry, _ = asyncio.run(cache.get("c", spare=lambda name: name == "a"))  # b is idle: it may go
-    assert cache.evicted == ["b"] and set(cache.resident()) == {"a", "c"}
+    assert list(cache.evicted) == ["b"] and set(cache.resident()) == {"a", "c"}
     source.gate.clear()
 
     async def joined():
@@ -246,7 +246,7 @@ def test_start_up_fills_free_room_only_and_later_approvals_spare_what_is_in_use(
     host = Host()
     prefetcher = host.prefetcher(gate, concurrency=1)
     assert asyncio.run(prefetcher.run_once()) == {"a": "fetched", "b": "no_room"}
-    assert fetches(source, "b") == 0 and gate.cache.evicted == []
+    assert fetches(source, "b") == 0 and list(gate.cache.evicted) == []
     assert asyncio.run(prefetcher.run_once()) == {}  # b is not tried again every pass
     shutil.copytree(adapter_cache(seed=61), root / "c")
     host.hold("a")  # a request is using a
@@ -257,7 +257,7 @@ def test_start_up_fills_free_room_only_and_later_approvals_spare_what_is_in_use(
     shutil.copytree(adapter_cache(seed=62), root / "c", dirs_exist_ok=True)
     publish(a=root / "a", b=root / "b", c=root / "c")  # a new version of c, a idle now
     assert asyncio.run(prefetcher.run_once()) == {"c": "fetched"}
-    assert gate.cache.resident() == ["c"] and gate.cache.evicted == ["a"]
+    assert gate.cache.resident() == ["c"] and list(gate.cache.evicted) == ["a"]
 
 
 def test_many_new_versions_at_once_only_fill_free_room(approvals, adapter_cache):

@@ -120,3 +120,11 @@ def test_requests_through_the_middleware(fuzz_client, path, raw, headers, client
     labels = {s.labels["adapter"] for family in metrics.REQUESTS.collect() for s in family.samples}
     assert all(len(v) <= MAX_COMPONENT_NAME for v in labels)
     assert all(n > 0 for n in fuzz_client.middleware.in_flight.values())
+
+
+@FUZZ
+@given(raw=st.binary(max_size=400) | st.text(alphabet='[]{}"\\ a', max_size=400).map(str.encode))
+def test_nesting_never_exceeds_the_openers(raw):
+    """parse_body skips the exact depth walk when the text opens no more than MAX_JSON_DEPTH arrays
+    and objects: sound only if no text nests deeper than it opens."""
+    assert nesting(raw) <= raw.count(b"[") + raw.count(b"{")

@@ -7,7 +7,7 @@ import pytest
 
 from loraplane_core.adapters.reasons import AdapterRejected, Reason
 from loraplane_core.adapters.validation import Policy
-from loraplane_serving.budgets import parse_bytes, plan, slot_bytes
+from loraplane_serving.budgets import Slots, parse_bytes, plan, slot_bytes
 from loraplane_serving.cache import AdapterCache, AdapterNotFound
 from loraplane_serving.shapes import BadRequest, adapter_from_custom_attributes, normalize, tgi_response
 from loraplane_serving.sources import LocalSource
@@ -56,6 +56,20 @@ def test_budget_formula(base_profile):
     slots = plan(base_profile, 8, "float32", gpu_bytes=3 * 65536 + 10, cpu_bytes=10 * 65536)
     assert (slots.gpu, slots.cpu) == (3, 10)
     assert plan(base_profile, 8, "float32", gpu_slots=5, cpu_slots=2).cpu == 5  # never below the GPU tier
+    assert plan(base_profile, 8, "float32", gpu_bytes=65536, cpu_slots=7) == Slots(1, 7, 65536)  # budget and count mix
+
+
+def test_default_budgets_are_shares_of_the_memory_there_is(base_profile):
+    size = slot_bytes(base_profile, 8, "float32")  # 64 KiB
+    # 5% of 4 GiB = 3,276 slots: capped at 32; 10% of 2 GiB = 3,276 CPU entries
+    assert plan(base_profile, 8, "float32", device_memory=4 * 2**30, host_memory=2 * 2**30) == Slots(32, 3276, size)
+    # a small accelerator: 5% of 10 MiB = 8 slots, and the CPU tier never below them
+    assert plan(base_profile, 8, "float32", device_memory=10 * 2**20, host_memory=2**20) == Slots(8, 8, size)
+    assert plan(base_profile, 8, "float32") == Slots(4, 16, size)  # memory unknown
+    assert plan(base_profile, 8, "float32", device_memory=2**20, host_memory=2**20).gpu == 1  # never 0
+
+
+def test_budget_units():
     assert parse_bytes("2GiB") == 2 * 2**30 and parse_bytes("1.5MB") == 1_500_000 and parse_bytes("42") == 42
 
 
@@ -101,7 +115,7 @@ def test_lru_eviction_spares_pinned(tmp_path, library, base_profile):
     for name in ["a", "b", "c", "b", "d"]:
         asyncio.run(cache.get(name))
     # room for two: c evicts b (a is pinned), b's return evicts c, d evicts b again
-    assert cache.evicted == ["b", "c", "b"]
+    assert list(cache.evicted) == ["b", "c", "b"]
     assert set(cache.resident()) == {"a", "d"}
     assert library.downloads.count(("b", "adapter_model.safetensors")) == 2
     asyncio.run(cache.get("a"))

@@ -126,6 +126,58 @@ def test_pipe_ends_both_ways():
     assert e.value.reason == Reason.TOO_LARGE
 
 
+def at_once(fn, *args):
+    """fn(*args), run where a hang fails the test instead of stopping it."""
+    result: list = []
+    worker = threading.Thread(target=lambda: result.append(fn(*args)), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert result, f"{fn.__name__}{args} did not return"
+    return result[0]
+
+
+def test_an_empty_write_and_a_zero_read_wait_for_nothing():
+    pipe = BytePipe(capacity=1)
+    assert at_once(pipe.read, 0) == b""  # an empty pipe whose writer has not ended: not an end, no wait
+    assert pipe.write(b"a") == 1  # full now
+    assert at_once(pipe.write, b"") == 0  # no room needed for nothing
+    assert at_once(pipe.read, 0) == b"" and pipe.read(5) == b"a"
+    pipe.end()
+    assert pipe.read() == b"" and pipe.read(0) == b""
+    pipe.close()
+    with pytest.raises(PipeClosed):  # as any write after the reader is done
+        pipe.write(b"")
+
+
+@FUZZ
+@given(written=st.lists(st.binary(max_size=40), max_size=12), capacity=st.integers(1, 100),
+       reads=st.lists(st.integers(0, 64) | st.just(-1), min_size=1, max_size=8).filter(lambda r: any(r)))
+def test_empty_writes_and_zero_reads_are_not_an_end_of_data(written, reads, capacity):
+    """Only the writer's end() makes a read of one byte or more answer b\"\"; read(0) is always b\"\"."""
+    pipe = BytePipe(capacity=capacity)
+
+    def feed():
+        for piece in written:
+            assert pipe.write(piece) == len(piece)
+        pipe.end()
+
+    def drain() -> bytes:
+        got, i = bytearray(), 0
+        while True:
+            size, i = reads[i % len(reads)], i + 1
+            chunk = pipe.read(size)
+            if size == 0:
+                assert chunk == b""
+            elif not chunk:
+                return bytes(got)
+            got += chunk
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    assert at_once(drain) == b"".join(written)
+    writer.join(timeout=30)
+
+
 # -- archives ------------------------------------------------------------------------------------
 @FUZZ_SLOW
 @given(packed=raw_archives, max_bytes=st.sampled_from([0, 100, 10 ** 6]), cuts=cut_points)

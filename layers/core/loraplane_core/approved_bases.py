@@ -6,10 +6,14 @@ deployment recorded, else the registry's LastModifiedTime when the event was nev
 deployment/snapshots.approved_at), ties broken by version, skipping a package whose deployment failed for that very approval (it waits
 for a new approval)."""
 import datetime
+import json
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
+from loraplane_core.adapters.base_profile import BaseModelProfile
 from loraplane_core.deployment import transitions
 from loraplane_core.deployment.versions import deployed_base
+from loraplane_core.ingest.registry import base_model_uri
 
 
 @dataclass(frozen=True)
@@ -56,3 +60,15 @@ def serving_base_package(sm, table, group: str, endpoint: str | None) -> dict | 
     if deployed:
         return sm.describe_model_package(ModelPackageName=deployed["package_arn"])
     return latest_approved_base(sm, table, group)
+
+
+def deployed_base_model(sm, s3, table, base_group: str, endpoint: str | None) -> BaseModelProfile | None:
+    """The base model the endpoint serves, else the latest approved one, with its module shapes from
+    its config.json: what ingest validates an adapter against."""
+    package = serving_base_package(sm, table, base_group, endpoint)
+    if package is None:
+        return None
+    name = package.get("CustomerMetadataProperties", {}).get("base_model")
+    uri = urlparse(base_model_uri(package).rstrip("/") + "/config.json")
+    body = s3.get_object(Bucket=uri.netloc, Key=uri.path.lstrip("/"), Range="bytes=0-1048575")["Body"].read()
+    return BaseModelProfile.from_hf_config(name, json.loads(body))

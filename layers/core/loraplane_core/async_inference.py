@@ -6,7 +6,8 @@ SageMaker reads a request's payload from S3 (InputLocation), queues it, and writ
 to `S3OutputPath` or, when the model fails, to `S3FailurePath`, then publishes to the SuccessTopic or
 ErrorTopic (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html). The endpoint's
 execution role may read only `async/inputs/` and write only `async/outputs/` and `async/failures/`:
-inputs must be uploaded under `async/inputs/`.
+inputs must be uploaded under `async/inputs/`. The smoke tests' requests and results have a `smoke/`
+folder of their own in each (S3OutputPathExtension), the only results their role may read.
 """
 import time
 import uuid
@@ -16,6 +17,8 @@ from urllib.parse import urlparse
 ASYNC_PREFIX = "async/"
 INPUTS, OUTPUTS, FAILURES = "async/inputs/", "async/outputs/", "async/failures/"
 SMOKE_INPUTS = "async/inputs/smoke/"  # the smoke test's own requests (its role writes only there)
+SMOKE_EXTENSION = "smoke"  # ... and results: async/outputs/smoke/, async/failures/smoke/ (it reads only those)
+EXTENSION_HEADER = "X-Amzn-SageMaker-S3OutputPathExtension"
 # Requests one instance works on at once (ClientConfig.MaxConcurrentInvocationsPerInstance, 1-1000):
 # vLLM batches concurrent requests itself, so a handful in flight keeps the GPU busy; the rest queue.
 MAX_CONCURRENT_PER_INSTANCE = 8
@@ -61,15 +64,34 @@ class AsyncRequestFailed(Exception):
 
 
 def submit(runtime, s3, bucket: str, endpoint: str, body: bytes, input_prefix: str = INPUTS,
-           content_type: str = "application/json", **invoke) -> Submitted:
-    """Uploads `body` under `input_prefix` and queues it (InvokeEndpointAsync); `invoke`: its other
-    arguments (CustomAttributes, InferenceId, ...)."""
+           content_type: str = "application/json", output_extension: str | None = None, **invoke) -> Submitted:
+    """Uploads `body` under `input_prefix` and queues it (InvokeEndpointAsync); `output_extension`: its
+    S3OutputPathExtension (a folder under the output and failure paths); `invoke`: its other arguments
+    (CustomAttributes, InferenceId, ...)."""
     key = f"{input_prefix}{uuid.uuid4()}.json"
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
     location = f"s3://{bucket}/{key}"
-    resp = runtime.invoke_endpoint_async(EndpointName=endpoint, InputLocation=location, ContentType=content_type,
-                                         **invoke)
+    args = {"EndpointName": endpoint, "InputLocation": location, "ContentType": content_type, **invoke}
+    resp = _invoke_async(runtime, args, output_extension)
     return Submitted(resp["InferenceId"], location, resp["OutputLocation"], resp.get("FailureLocation"))
+
+
+def _invoke_async(runtime, args: dict, extension: str | None) -> dict:
+    """InvokeEndpointAsync with S3OutputPathExtension: a member of botocore's model since early 2026, so an
+    older botocore (Lambda's runtime brings its own) gets it as the header that member is sent as."""
+    members = runtime.meta.service_model.operation_model("InvokeEndpointAsync").input_shape.members
+    if not extension or "S3OutputPathExtension" in members:
+        return runtime.invoke_endpoint_async(**args, **({"S3OutputPathExtension": extension} if extension else {}))
+
+    def add_header(request, **_):
+        request.headers[EXTENSION_HEADER] = extension
+
+    event = "before-sign.sagemaker-runtime.InvokeEndpointAsync"
+    runtime.meta.events.register(event, add_header)
+    try:
+        return runtime.invoke_endpoint_async(**args)
+    finally:
+        runtime.meta.events.unregister(event, add_header)
 
 
 def _read(s3, uri: str) -> bytes | None:

@@ -23,7 +23,8 @@ class MissingSettings(RuntimeError):
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    # Built on first use: a handler builds only the settings class it reads (Lambda cold start).
+    model_config = ConfigDict(frozen=True, populate_by_name=True, defer_build=True)
 
     project_name: str = Field(alias="PROJECT_NAME", min_length=1)
     project_id: str = Field(alias="PROJECT_ID", min_length=1)

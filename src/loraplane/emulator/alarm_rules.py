@@ -29,6 +29,8 @@ TREATMENTS = ("missing", "ignore", "breaching", "notBreaching")  # TreatMissingD
 STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 EXTRA_PERIODS = 2  # evaluation range = N + 2 periods
 MAX_SECONDS = 86400  # "The number of evaluation periods ... multiplied by the length of each ... cannot exceed one day"
+# The longest evaluation range any alarm has: one period of a day, plus the extra periods.
+MAX_RANGE = dt.timedelta(seconds=MAX_SECONDS * (1 + EXTRA_PERIODS))
 _PERCENTILE = re.compile(r"p(\d{1,3}(?:\.\d{1,10})?)")
 
 

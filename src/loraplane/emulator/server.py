@@ -43,15 +43,18 @@ class Emulator:
 
     def stop(self) -> None:
         from . import hosting
-        from .shims import alarm_evaluation, lambda_runtime
+        from .shims import alarm_evaluation, lambda_runtime, sagemaker_async
 
-        # First no alarm round and no new requests, then no Lambda starting a container, then no container.
+        # First no alarm round and no new requests, then no queued asynchronous request, no Lambda starting a
+        # container, then no container; last the asynchronous workers, whose calls ended with the containers.
         alarm_evaluation.evaluator().stop()
         if self._server:
             self._server.stop()
             self._server = None
+        workers = sagemaker_async.stop()
         lambda_runtime.environments().stop_all()  # Lambda execution environments outlive no emulator
         hosting.stop_all()  # nor do the local SageMaker containers
+        sagemaker_async.join(workers)
 
     def environment(self) -> dict[str, str]:
         """What the aws CLI and boto3 need to talk to this emulator."""

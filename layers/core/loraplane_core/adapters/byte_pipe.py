@@ -1,6 +1,10 @@
 """Bytes written by one thread (a download) and read by another (archive extraction), with at most
 `capacity` bytes waiting in between, so that an archive is extracted while it downloads and is never
-stored whole, on disk or in memory."""
+stored whole, on disk or in memory.
+
+Edge cases as io's streams have them: an empty write adds nothing (it neither waits for room nor
+reads as an end of data), read(0) answers b"" at once, and only the end of data answers b"" to a
+read of one byte or more."""
 import collections
 import threading
 
@@ -28,6 +32,11 @@ class BytePipe:
     # -- the writer's side ---------------------------------------------------------------------
     def write(self, data) -> int:
         n = len(data)
+        if n == 0:  # nothing to queue: an empty chunk would read as the end of data
+            with self._cond:
+                if self._closed:
+                    raise PipeClosed()
+            return 0
         if self.limit is not None and self.written + n > self.limit:
             raise AdapterRejected(Reason.TOO_LARGE, "{file} grew beyond its listed {size} bytes while read",
                                   file=self.label, size=self.limit)
@@ -52,7 +61,11 @@ class BytePipe:
             self._cond.notify_all()
 
     # -- the reader's side ---------------------------------------------------------------------
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None:
+            size = -1
+        if size == 0:  # not an end of data, and nothing to wait for
+            return b""
         with self._cond:
             while not self._chunks and not self._ended:
                 self._cond.wait()

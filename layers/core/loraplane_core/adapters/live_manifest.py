@@ -17,7 +17,9 @@ def live_key(adapter: str) -> str:
 
 
 class LiveAdapter(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # fields a newer publisher adds do not break a reader
+    # extra: fields a newer publisher adds do not break a reader; defer_build: validators built on first
+    # use, not in the cold start of every deployment Lambda (docs/benchmarks.md)
+    model_config = ConfigDict(extra="ignore", defer_build=True)
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")  # pydantic's regex: $ is the very end
     version: int | str | None = None  # informational, like the two below
     package_arn: str | None = None
@@ -45,10 +47,10 @@ class LiveAdapter(BaseModel):
 
 
 class Manifest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
     format: Literal[1]
     updated_at: str | None = None
     adapters: dict[str, LiveAdapter]
 
 
-EMPTY = Manifest(format=1, adapters={})
+EMPTY = Manifest.model_construct(format=1, adapters={})  # constant values: nothing to validate, nothing built

@@ -2,11 +2,16 @@
 
 The lease expires (a crashed execution cannot block the endpoint forever) after longer than any
 deployment may take; its owner is the Step Functions execution name, so a retried acquire by the
-same execution succeeds."""
+same execution succeeds. The AcquireEndpointLock / ReleaseEndpointLock tasks are here too (the
+endpoint_lock function imports this module, not all of deployment/steps.py: cold start)."""
+import datetime
 import time
 
+from loraplane_core.aws import AwsClients
 from loraplane_core.catalog_keys import lock_key
-from loraplane_core.errors import LockLost
+from loraplane_core.deployment.payloads import AcquireLock, LockResult, ReleaseLock
+from loraplane_core.errors import LockLost, LockTimeout
+from loraplane_core.settings import LockSettings
 
 LEASE_SECONDS = 3 * 3600
 
@@ -49,3 +54,25 @@ def ensure_held(table, endpoint: str, owner: str, now: float | None = None) -> N
     held = holder(table, endpoint) or {}
     if held.get("owner") != owner or int(held.get("expires_at", 0)) < (now or time.time()):
         raise LockLost(f"{endpoint}: the lock is held by {held.get('owner')}, not {owner}")
+
+
+# -- the tasks AcquireEndpointLock / ReleaseEndpointLock ------------------------------------------
+def waited_seconds(started_at: str | None, now: datetime.datetime | None = None) -> float:
+    if not started_at:
+        return 0.0
+    started = datetime.datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+    return ((now or datetime.datetime.now(datetime.timezone.utc)) - started).total_seconds()
+
+
+def acquire_lock(c: AwsClients, s: LockSettings, request: AcquireLock) -> LockResult:
+    table, endpoint = c.catalog, s.endpoint_name
+    if acquire(table, endpoint, request.owner, lease_seconds=lease_for(s.deployment_timeout_seconds)):
+        return LockResult(acquired=True)
+    if waited_seconds(request.started_at) > s.lock_wait_seconds:
+        held = holder(table, endpoint) or {}
+        raise LockTimeout(f"{endpoint} is held by {held.get('owner')} for longer than {s.lock_wait_seconds}s")
+    return LockResult(acquired=False)
+
+
+def release_lock(c: AwsClients, s: LockSettings, request: ReleaseLock) -> LockResult:
+    return LockResult(released=release(c.catalog, s.endpoint_name, request.owner))

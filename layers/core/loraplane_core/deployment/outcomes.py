@@ -105,7 +105,8 @@ def record_failure(c: AwsClients, r: FailureRecord) -> tuple[str, dict]:
 RECORDERS = {AdapterRecord: record_adapter, BaseRecord: record_base, FailureRecord: record_failure}
 
 
-def record_and_notify(c: AwsClients, s: Settings, r: DeploymentRecord) -> Notified:
+def record_deployment(c: AwsClients, s: Settings, r: DeploymentRecord) -> Notified:
+    """The tasks Record…Deployment / RecordFailure (the record_deployment function imports this module only)."""
     subject, body = RECORDERS[type(r)](c, r)
     subject = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in subject)[:99]
     body["endpoint"] = s.endpoint_name

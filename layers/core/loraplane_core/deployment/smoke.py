@@ -8,7 +8,7 @@ from functools import partial
 
 from loraplane_core import async_inference
 from loraplane_core.aws import AwsClients
-from loraplane_core.deployment.payloads import SmokeResult
+from loraplane_core.deployment.payloads import SmokeAdapter, SmokeBase, SmokeResult
 from loraplane_core.deployment.serving_modes import serving_mode
 from loraplane_core.errors import SmokeTestFailed
 from loraplane_core.settings import Settings
@@ -28,10 +28,13 @@ def ask(runtime, args: dict, prompt: str) -> str:
 
 
 def ask_async(c: AwsClients, s: Settings, deadline: float, args: dict, prompt: str) -> str:
-    """One asynchronous request, under async/inputs/smoke/; its failure object's content is the error."""
+    """One asynchronous request, under async/inputs/smoke/, its result under async/outputs/smoke/ (or
+    async/failures/smoke/: its content is the error)."""
     extra = {k: v for k, v in args.items() if k != "EndpointName"}
     request = async_inference.submit(c.runtime, c.s3, s.adapter_bucket, s.endpoint_name, request_body(prompt),
-                                     input_prefix=async_inference.SMOKE_INPUTS, Accept="application/json", **extra)
+                                     input_prefix=async_inference.SMOKE_INPUTS,
+                                     output_extension=async_inference.SMOKE_EXTENSION, Accept="application/json",
+                                     **extra)
     return json.loads(async_inference.wait(c.s3, request, deadline))[0]["generated_text"]
 
 
@@ -72,3 +75,10 @@ def smoke_base(c: AwsClients, s: Settings, wait_seconds: int = 60) -> SmokeResul
     if not isinstance(answer, str):
         raise SmokeTestFailed(f"the base model's answer has no generated_text: {answer!r}")
     return SmokeResult(prompt=s.smoke_prompt, base=answer)
+
+
+# -- the tasks SmokeTestAdapter / SmokeTestBase (the smoke_test function imports this module only) --
+def smoke_test(c: AwsClients, s: Settings, request: SmokeAdapter | SmokeBase) -> SmokeResult:
+    if isinstance(request, SmokeAdapter):
+        return smoke_adapter(c, s, request.deployment.adapter)
+    return smoke_base(c, s)

@@ -1,25 +1,16 @@
-"""The deployment state machine's tasks (statemachines/deploy.asl.json), one function each, typed
-in and out: read a snapshot, ask decisions.py, act. The handlers in functions/ only route here."""
-import datetime
+"""The deployment state machine's tasks that change the endpoint (statemachines/deploy.asl.json), one
+function each, typed in and out: read a snapshot, ask decisions.py, act. The deploy_adapter and
+deploy_base handlers only route here. The other tasks sit next to what they use, so that their
+functions' cold starts import only that: transitions.detect, endpoint_lock.acquire_lock /
+release_lock, smoke.smoke_test, outcomes.record_deployment."""
 import logging
 import time
 
 from botocore.exceptions import ClientError
 
 from loraplane_core.aws import AwsClients
-from loraplane_core.deployment import (
-    base_endpoint,
-    decisions,
-    endpoint_lock,
-    outcomes,
-    scaling,
-    smoke,
-    snapshots,
-    transitions,
-    versions,
-)
+from loraplane_core.deployment import base_endpoint, decisions, endpoint_lock, scaling, snapshots, versions
 from loraplane_core.deployment.payloads import (
-    AcquireLock,
     AdapterPlan,
     AdapterRollback,
     ApplyAdapter,
@@ -27,61 +18,20 @@ from loraplane_core.deployment.payloads import (
     CheckAdapter,
     CheckBase,
     CreateBaseComponent,
-    DeploymentRecord,
-    LockResult,
-    Notified,
     ReattachAdapters,
     ReattachResult,
-    ReleaseLock,
     RollBackAdapter,
     RollBackBase,
-    SmokeAdapter,
-    SmokeBase,
-    SmokeResult,
     StartBase,
-    TransitionRequest,
-    TransitionResult,
 )
 from loraplane_core.deployment.serving_modes import serving_mode
-from loraplane_core.errors import (
-    AdapterDeploymentFailed,
-    DeploymentTimedOut,
-    LockTimeout,
-)
-from loraplane_core.settings import LockSettings, Settings
+from loraplane_core.errors import AdapterDeploymentFailed, DeploymentTimedOut
+from loraplane_core.settings import Settings
 
 logger = logging.getLogger(__name__)
 ADAPTER_POLL_SECONDS = 20  # CheckAdapter polls this long in the Lambda before the ASL's Wait state
 BASE_POLL_SECONDS = 40  # CheckBase likewise: a base change takes minutes; each Wait round costs history
 MAX_ADAPTER_WAIT_SECONDS = 1800
-
-
-# -- DetectTransition ----------------------------------------------------------------------------
-def detect_transition(c: AwsClients, s: Settings, request: TransitionRequest) -> TransitionResult:
-    return transitions.detect(c.catalog, s, request.event)
-
-
-# -- AcquireEndpointLock / ReleaseEndpointLock ---------------------------------------------------
-def waited_seconds(started_at: str | None, now: datetime.datetime | None = None) -> float:
-    if not started_at:
-        return 0.0
-    started = datetime.datetime.fromisoformat(started_at.replace("Z", "+00:00"))
-    return ((now or datetime.datetime.now(datetime.timezone.utc)) - started).total_seconds()
-
-
-def acquire_lock(c: AwsClients, s: LockSettings, request: AcquireLock) -> LockResult:
-    table, endpoint = c.catalog, s.endpoint_name
-    if endpoint_lock.acquire(table, endpoint, request.owner,
-                             lease_seconds=endpoint_lock.lease_for(s.deployment_timeout_seconds)):
-        return LockResult(acquired=True)
-    if waited_seconds(request.started_at) > s.lock_wait_seconds:
-        holder = endpoint_lock.holder(table, endpoint) or {}
-        raise LockTimeout(f"{endpoint} is held by {holder.get('owner')} for longer than {s.lock_wait_seconds}s")
-    return LockResult(acquired=False)
-
-
-def release_lock(c: AwsClients, s: LockSettings, request: ReleaseLock) -> LockResult:
-    return LockResult(released=endpoint_lock.release(c.catalog, s.endpoint_name, request.owner))
 
 
 # -- ApplyAdapterDecision / CheckAdapter / RollBackAdapter ---------------------------------------
@@ -227,15 +177,3 @@ def reattach_adapters(c: AwsClients, s: Settings, request: ReattachAdapters) -> 
     live = tuple(sorted(plan.serve)) if components else ()
     result.scaling = scaling.ensure_scaling(c.autoscaling, c.cloudwatch, s, floor, adapters=live)
     return result
-
-
-# -- SmokeTestAdapter / SmokeTestBase --------------------------------------------------------------
-def smoke_test(c: AwsClients, s: Settings, request: SmokeAdapter | SmokeBase) -> SmokeResult:
-    if isinstance(request, SmokeAdapter):
-        return smoke.smoke_adapter(c, s, request.deployment.adapter)
-    return smoke.smoke_base(c, s)
-
-
-# -- RecordAdapterDeployment / RecordBaseDeployment / RecordFailure --------------------------------
-def record_deployment(c: AwsClients, s: Settings, record: DeploymentRecord) -> Notified:
-    return outcomes.record_and_notify(c, s, record)

@@ -1,9 +1,15 @@
 """Real approval transitions, once: a conditional write keyed on the package ARN remembers the
 last status seen. A duplicate or replayed event (same status, or an older decision) writes
 nothing and so deploys nothing."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from loraplane_core.catalog_keys import approval_key
-from loraplane_core.deployment.payloads import TransitionResult
-from loraplane_core.package_events import PackageChange, PackageStateChange, change_of
+
+if TYPE_CHECKING:  # ingest's validate reads last_status here without the deployment's models
+    from loraplane_core.deployment.payloads import TransitionResult
+    from loraplane_core.package_events import PackageChange, PackageStateChange
 
 
 def record_transition(table, change: PackageChange) -> bool:
@@ -43,6 +49,10 @@ def last_status(table, package_arn: str) -> dict | None:
 
 def detect(table, s, event: PackageStateChange) -> TransitionResult:
     """The deployment state machine's first step: is this event a decision to act on, now?"""
+    # Loaded already by the handler (its request is a TransitionRequest): imported here, not at the top.
+    from loraplane_core.deployment.payloads import TransitionResult
+    from loraplane_core.package_events import change_of
+
     change = change_of(event, s.base_group, s.adapter_group)
     if change is None:
         return TransitionResult(proceed=False, why="not one of this project's model package groups")

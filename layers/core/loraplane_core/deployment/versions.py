@@ -4,11 +4,16 @@ model item (keys: catalog_keys.py). Reads and writes only; the decisions are in 
 Version items carry `state`: registered -> live -> retired, or incompatible (built for another base
 model), rejected (in the registry), or failed (approved, but its deployment failed and was rolled
 back)."""
+from __future__ import annotations
+
 import datetime
+from typing import TYPE_CHECKING
 
 from loraplane_core import catalog
 from loraplane_core.catalog_keys import base_key, is_adapter_item, key_of
-from loraplane_core.deployment.payloads import BaseTarget
+
+if TYPE_CHECKING:  # ingest's validate reads the deployed base here without the deployment's models
+    from loraplane_core.deployment.payloads import BaseTarget
 
 
 def now_iso() -> str:
@@ -24,6 +29,8 @@ def deployed_target(table, endpoint: str) -> BaseTarget | None:
     item = deployed_base(table, endpoint)
     if not item:
         return None
+    from loraplane_core.deployment.payloads import BaseTarget  # loaded already: every deployment handler's payloads
+
     return BaseTarget(package_arn=item["package_arn"], version=int(item["version"]), base_model=item["base_model"],
                       model_uri=item.get("model_uri", ""))
 

@@ -1,10 +1,7 @@
-"""The SageMaker model registry: the deployed base model, and adapter model package versions."""
+"""The SageMaker model registry: adapter and base model package versions. (The base an adapter is
+validated against is approved_bases.deployed_base_model.)"""
 import hashlib
-import json
-from urllib.parse import urlparse
 
-from loraplane_core.adapters.base_profile import BaseModelProfile
-from loraplane_core.approved_bases import serving_base_package
 from loraplane_core.ingest.payloads import Registration, ValidationResult
 from loraplane_core.ingest.training_metadata import metadata_properties, package_fields
 
@@ -15,18 +12,6 @@ def base_model_uri(package: dict) -> str:
     container = package["InferenceSpecification"]["Containers"][0]
     source = container.get("ModelDataSource", {}).get("S3DataSource", {})
     return source.get("S3Uri") or container["ModelDataUrl"]
-
-
-def deployed_base_model(sm, s3, table, base_group: str, endpoint: str | None) -> BaseModelProfile | None:
-    """The base model the endpoint serves, else the latest approved one (approved_bases), with its
-    module shapes from config.json."""
-    package = serving_base_package(sm, table, base_group, endpoint)
-    if package is None:
-        return None
-    name = package.get("CustomerMetadataProperties", {}).get("base_model")
-    uri = urlparse(base_model_uri(package).rstrip("/") + "/config.json")
-    body = s3.get_object(Bucket=uri.netloc, Key=uri.path.lstrip("/"), Range="bytes=0-1048575")["Body"].read()
-    return BaseModelProfile.from_hf_config(name, json.loads(body))
 
 
 def adapter_metadata(v: ValidationResult) -> dict[str, str]:

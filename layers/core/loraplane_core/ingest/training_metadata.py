@@ -10,7 +10,7 @@ import logging
 from typing import Annotated
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 METADATA_FILE = "training_metadata.json"
 MAX_METADATA_BYTES = 256 * 1024
@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 class TrainingMetadata(BaseModel):
     """The file as the pipeline's hand-off step writes it (other fields are kept in S3 only)."""
+    model_config = ConfigDict(defer_build=True)  # built on first use, not in every handler's cold start
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     pipeline_execution_arn: str | None = Field(default=None, max_length=1024)
     metrics: dict[Annotated[str, Field(min_length=1, max_length=MAX_METRIC_NAME)], float] = Field(
@@ -30,6 +31,7 @@ class TrainingMetadata(BaseModel):
 
 class TrainingProvenance(BaseModel):
     """What validation passes on to registration (small: it travels in the state machine)."""
+    model_config = ConfigDict(defer_build=True)
     metrics_uri: str
     pipeline_execution_arn: str | None = None
     metrics: dict[str, float] = Field(default_factory=dict)

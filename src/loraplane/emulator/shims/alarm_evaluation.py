@@ -13,6 +13,12 @@ runs the actions of the new state (AlarmActions, OKActions, InsufficientDataActi
 each SNS topic gets CloudWatch's notification (alarm_notice.py). Other actions (Auto Scaling, EC2,
 Lambda, Systems Manager) are not run.
 
+A round reads only the datapoints of the longest evaluation range (alarm_rules.MAX_RANGE) and trims what
+moto's CloudWatch keeps to CloudWatch's retention (metric_retention.py), so neither grows with uptime.
+Evaluator.stop() and each change a round makes (a state set, its notification, the gauges sampled, a trim)
+take the same lock, and a stopped round changes nothing more: once stop() returns, its thread changes
+nothing, even when it is still finishing a round (a join that timed out).
+
 Not evaluated (their state is whatever SetAlarmState last set): composite alarms, metric math and
 anomaly detection alarms, and alarms on an AWS namespace the emulator does not produce (AWS/SageMaker:
 local hosting publishes no invocation metrics), which would otherwise only ever see missing data.
@@ -22,10 +28,12 @@ import json
 import logging
 import os
 import threading
+from contextlib import contextmanager, nullcontext
 
 from ..alarm_notice import AlarmView, encode, message, subject
-from ..alarm_rules import ALARM, INSUFFICIENT, OK, Rule, Sample, UnsupportedAlarm, evaluate, points, reason_data
-from . import aws_metrics
+from ..alarm_rules import (ALARM, INSUFFICIENT, MAX_RANGE, OK, Rule, Sample, UnsupportedAlarm, evaluate, points,
+                           reason_data)
+from . import aws_metrics, metric_retention
 
 log = logging.getLogger("loraplane.emulator")
 
@@ -104,14 +112,16 @@ def _sample(datum) -> Sample:
     return Sample(float(datum.sum), float(datum.min), float(datum.max), float(datum.sample_count))
 
 
-def _index(backend) -> dict[tuple[str, str], list]:
-    """The region's metric data by (namespace, name): what was put, and the metrics of aws_metrics.py (not
-    moto's other provider, AWS/S3 bucket sizes, which no evaluated alarm reads and which walks every key)."""
+def _index(backend, since: dt.datetime) -> dict[tuple[str, str], list]:
+    """The region's metric data since `since` by (namespace, name): what was put, and the metrics of
+    aws_metrics.py (not moto's other provider, AWS/S3 bucket sizes, which no evaluated alarm reads and which
+    walks every key)."""
     account, region = backend.account_id, backend.region_name
     index: dict[tuple[str, str], list] = {}
     for datum in [*list(backend.metric_data), *aws_metrics.sqs_metrics(account, region),
                   *aws_metrics.states_metrics(account, region)]:
-        index.setdefault((datum.namespace, datum.name), []).append(datum)
+        if _utc(datum.timestamp) >= since:
+            index.setdefault((datum.namespace, datum.name), []).append(datum)
     return index
 
 
@@ -123,16 +133,45 @@ def samples_of(alarm, index: dict) -> list[tuple[dt.datetime, Sample]]:
             if {(x.name, x.value) for x in d.dimensions} == wanted and (not alarm.unit or d.unit == alarm.unit)]
 
 
-def evaluate_all(at: dt.datetime | None = None) -> list[tuple[str, str, str]]:
-    """One round over every alarm of every account and region: (alarm, old state, new state) per change."""
+class Stopped(Exception):
+    """The round's evaluator was stopped: the round changes nothing more."""
+
+
+class Run:
+    """One evaluator thread's rounds. `change()` guards each change a round makes; `stop()` takes the same
+    lock, so once it returns no change of this run happens any more."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.stopped = False
+
+    @contextmanager
+    def change(self):
+        with self._lock:
+            if self.stopped:
+                raise Stopped()
+            yield
+
+    def stop(self) -> None:
+        with self._lock:  # waits for a change in progress (a state set and its notification)
+            self.stopped = True
+
+
+def evaluate_all(at: dt.datetime | None = None, run: Run | None = None) -> list[tuple[str, str, str]]:
+    """One round over every alarm of every account and region: (alarm, old state, new state) per change.
+    With `run`, each change is made only while the run is not stopped (Stopped otherwise)."""
     from moto.cloudwatch.models import cloudwatch_backends
 
+    guard = run.change if run else nullcontext
     changes = []
     with _round:
         at = at or aws_metrics.now()
-        aws_metrics.sample(at)
+        with guard():
+            aws_metrics.sample(at)
         for _account, regions in list(cloudwatch_backends.items()):
             for _region, backend in list(regions.items()):
+                with guard():
+                    metric_retention.trim(backend, at)
                 index = None
                 for alarm in list(backend.alarms.values())[:MAX_ALARMS]:
                     try:
@@ -140,14 +179,17 @@ def evaluate_all(at: dt.datetime | None = None) -> list[tuple[str, str, str]]:
                     except UnsupportedAlarm:
                         continue
                     if index is None:  # once per region and round, only where an alarm is evaluated
-                        index = _index(backend)
+                        index = _index(backend, _utc(at) - MAX_RANGE)
                     old = alarm.state_value
                     decision = evaluate(rule, points(rule, at, samples_of(alarm, index)), old)
                     if decision.state is None or decision.state == old:
                         continue
                     data = json.dumps(reason_data(rule, decision, at, alarm.unit))
                     try:
-                        backend.set_alarm_state(alarm.name, decision.reason, data, decision.state)
+                        with guard():
+                            backend.set_alarm_state(alarm.name, decision.reason, data, decision.state)
+                    except Stopped:
+                        raise
                     except Exception:  # noqa: BLE001 - deleted meanwhile
                         log.debug("alarm %s: state not set", alarm.name, exc_info=True)
                         continue
@@ -156,35 +198,50 @@ def evaluate_all(at: dt.datetime | None = None) -> list[tuple[str, str, str]]:
 
 
 class Evaluator:
-    """The rounds' thread: started and stopped with the emulator's server."""
+    """The rounds' thread: started and stopped with the emulator's server. stop() may be called any number of
+    times, before start() too; a start() after it begins a new run."""
 
-    def __init__(self):
-        self._stop = threading.Event()
+    def __init__(self, round_=None):
+        self._one_round = round_ or evaluate_all  # evaluate_all(run=...), or a test's own round
+        self._lock = threading.Lock()  # start() and stop() one at a time
+        self._run: Run | None = None
+        self._wake: threading.Event | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if self._thread and self._thread.is_alive():
-            return
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, args=(self._stop,), name="alarm-evaluation", daemon=True)
-        self._thread.start()
+        with self._lock:
+            if self._run and not self._run.stopped:
+                return
+            self._run, self._wake = Run(), threading.Event()
+            self._thread = threading.Thread(target=self._loop, args=(self._run, self._wake), name="alarm-evaluation",
+                                            daemon=True)
+            self._thread.start()
 
     def stop(self, timeout: float = 10) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
+        with self._lock:
+            run, wake, thread = self._run, self._wake, self._thread
+            if run is not None:
+                run.stop()  # from here on its thread changes nothing
+                wake.set()
+            if thread is not None:
+                thread.join(timeout)
+                if thread.is_alive():
+                    log.warning("the alarm evaluation round still runs; it changes nothing any more")
             self._thread = None
         aws_metrics.forget()  # the gauges' history goes with the emulator
 
-    @staticmethod
-    def _loop(stop: threading.Event) -> None:
-        while not stop.wait(interval() if interval() > 0 else 1.0):
+    def _loop(self, run: Run, wake: threading.Event) -> None:
+        while not wake.wait(interval() if interval() > 0 else 1.0):
             if interval() <= 0:
                 continue
             try:
-                evaluate_all()
+                self._one_round(run=run)
+            except Stopped:
+                return
             except Exception:  # noqa: BLE001 - a round that fails is retried by the next one
                 log.warning("alarm evaluation round failed", exc_info=True)
+            if run.stopped:
+                return
 
 
 _evaluator = Evaluator()
@@ -221,3 +278,4 @@ def install() -> None:
     CloudWatchBackend.put_metric_alarm = put_metric_alarm
     CloudWatchBackend.set_alarm_state = set_alarm_state
     aws_metrics.install()
+    metric_retention.install()

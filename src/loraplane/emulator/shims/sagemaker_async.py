@@ -9,6 +9,10 @@ to `S3FailurePath`) and publish the notification of
 https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-check-predictions.html to the
 SuccessTopic (ErrorTopic). The queue is bounded (a full queue answers ServiceUnavailable); AWS's is not.
 Nothing scales: the endpoint's container serves whatever auto scaling asks for.
+
+An input is streamed from S3 to the container, never held whole, and one over the 1 GB asynchronous
+inference takes (async-inference.html: "payload sizes up to 1GB", read here as 10^9 bytes) fails its
+request unread. The queue and its workers end with the emulator (`stop`, then `join`, Emulator.stop()).
 """
 import datetime
 import json
@@ -22,11 +26,13 @@ from urllib.parse import urlparse
 
 log = logging.getLogger(__name__)
 
-MAX_INPUT_BYTES = 1024 ** 3  # "payload sizes up to 1GB" (async-inference.html)
+MAX_INPUT_BYTES = 10 ** 9  # "payload sizes up to 1GB" (async-inference.html)
 DEFAULT_TTL_S, DEFAULT_TIMEOUT_S = 21600, 900  # RequestTTLSeconds, InvocationTimeoutSeconds (API defaults)
 QUEUE_SIZE, WORKERS = 1000, 4
 FAILURE_REASON = ("ClientError: Received {kind} error ({status}) from model. See the SageMaker Endpoint logs in "
                   "your account for more information.")
+TOO_LARGE_REASON = ("ClientError: The input {location} is {size} bytes, over the {limit} bytes (1 GB) an "
+                    "asynchronous inference request takes.")
 
 
 @dataclass
@@ -103,8 +109,16 @@ def notification(job: Job, ok: bool, now: float, content_type: str | None = None
 
 
 # -- the queue and its workers --------------------------------------------------------------------
-_queue: "queue.Queue[Job]" = queue.Queue(maxsize=QUEUE_SIZE)
-_workers: list[threading.Thread] = []
+class _Pool:
+    """One emulator's queue and workers: `stop` ends them, and the next request starts a new pool."""
+
+    def __init__(self):
+        self.jobs: "queue.Queue[Job | None]" = queue.Queue(maxsize=QUEUE_SIZE)
+        self.stopped = threading.Event()
+        self.workers: list[threading.Thread] = []
+
+
+_pool = _Pool()
 _lock = threading.Lock()
 _hooks: dict = {}  # "forward": the sagemaker_runtime shim's call of a container; "route": its routing
 
@@ -115,27 +129,64 @@ def install(forward, route) -> None:
 
 def enqueue(job: Job) -> bool:
     """False when the queue is full (the caller answers ServiceUnavailable)."""
+    global _pool
     with _lock:
-        while len(_workers) < WORKERS:
-            worker = threading.Thread(target=_work, daemon=True, name=f"sagemaker-async-{len(_workers)}")
+        if _pool.stopped.is_set():
+            _pool = _Pool()
+        pool = _pool
+        while len(pool.workers) < WORKERS:
+            worker = threading.Thread(target=_work, args=(pool,), daemon=True,
+                                      name=f"sagemaker-async-{len(pool.workers)}")
             worker.start()
-            _workers.append(worker)
-    try:
-        _queue.put_nowait(job)
-        return True
-    except queue.Full:
-        return False
-
-
-def _work() -> None:
-    while True:
-        job = _queue.get()
+            pool.workers.append(worker)
         try:
-            run(job)
+            pool.jobs.put_nowait(job)
+            return True
+        except queue.Full:
+            return False
+
+
+def stop() -> list[threading.Thread]:
+    """No queued request runs any more and one in flight writes and notifies nothing (the emulator's S3 and SNS
+    are going); the workers, to `join` once the containers they may be calling have stopped."""
+    with _lock:
+        pool = _pool
+        if pool.stopped.is_set():  # stopped before: its workers were told then
+            return [w for w in pool.workers if w.is_alive()]
+        pool.stopped.set()
+        while True:
+            try:
+                pool.jobs.get_nowait()
+            except queue.Empty:
+                break
+            pool.jobs.task_done()
+        for _ in pool.workers:  # room for them: emptied above, and no enqueue while the lock is held
+            pool.jobs.put_nowait(None)
+        return list(pool.workers)
+
+
+def join(workers: list[threading.Thread], timeout: float = 10.0) -> list[threading.Thread]:
+    """Waits for stopped workers; those still alive after `timeout` (they end with their current request)."""
+    deadline = time.monotonic() + timeout
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    left = [w for w in workers if w.is_alive()]
+    if left:
+        log.warning("%d asynchronous inference worker(s) still finishing a request", len(left))
+    return left
+
+
+def _work(pool: _Pool) -> None:
+    while True:
+        job = pool.jobs.get()
+        try:
+            if job is None or pool.stopped.is_set():
+                return
+            run(job, pool.stopped)
         except Exception:  # noqa: BLE001 - one request's trouble never stops the worker
             log.exception("async inference %s failed in the emulator", job.inference_id)
         finally:
-            _queue.task_done()
+            pool.jobs.task_done()
 
 
 def _clients(region: str):
@@ -153,20 +204,52 @@ def _split(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def _payload(s3, job: Job) -> bytes:
+class InputTooLarge(Exception):
+    """The input object is over MAX_INPUT_BYTES: str() is the request's failure reason."""
+
+
+class BoundedInput:
+    """An S3 object's body as a file requests streams to the container (Content-Length from len()): read in the
+    sizes asked for, never past `length`, its ContentLength, itself at most MAX_INPUT_BYTES."""
+
+    def __init__(self, body, length: int):
+        self.body, self.length, self.left = body, length, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        chunk = self.body.read(self.left if size is None or size < 0 else min(size, self.left))
+        self.left -= len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self.body.close()
+
+
+def _payload(s3, job: Job):
+    """The inline Body, or a BoundedInput of the InputLocation object; InputTooLarge, unread, over the limit."""
     if "Body" in job.params:
         return job.params["Body"]
     bucket, key = _split(job.params["InputLocation"])
-    head = s3.head_object(Bucket=bucket, Key=key)
-    if head["ContentLength"] > MAX_INPUT_BYTES:
-        raise ValueError(f"the input is {head['ContentLength']} bytes: more than the 1 GB allowed")
-    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    got = s3.get_object(Bucket=bucket, Key=key)  # one request: its size is the size of what it streams
+    size = got["ContentLength"]
+    if size > MAX_INPUT_BYTES:
+        got["Body"].close()
+        raise InputTooLarge(TOO_LARGE_REASON.format(location=job.params["InputLocation"][:200], size=size,
+                                                    limit=MAX_INPUT_BYTES))
+    return BoundedInput(got["Body"], size)
 
 
-def run(job: Job) -> None:
-    """Processes one request: the output or failure object, then its notification."""
+def run(job: Job, stopped: threading.Event | None = None) -> None:
+    """Processes one request: the output or failure object, then its notification (none once `stopped`)."""
     s3, sns = _clients(job.region)
     ok, content_type, body, reason = _answer(s3, job)
+    if stopped is not None and stopped.is_set():
+        log.info("async inference %s dropped: the emulator stopped", job.inference_id)
+        return
     location = job.output_location if ok else job.failure_location
     if location:
         bucket, key = _split(location)
@@ -187,6 +270,8 @@ def _answer(s3, job: Job) -> tuple[bool, str | None, bytes, str]:
         return False, "text/plain", b"request expired in the queue", f"Request expired after {ttl} s in the queue."
     try:
         payload = _payload(s3, job)
+    except InputTooLarge as e:
+        return False, "text/plain", str(e).encode(), str(e)
     except Exception as e:  # noqa: BLE001 - a missing or unreadable input fails the request, as AWS does
         reason = f"ClientError: could not read the input {job.params.get('InputLocation')}: {e}"[:1000]
         return False, "text/plain", reason.encode(), reason
@@ -199,9 +284,12 @@ def _answer(s3, job: Job) -> tuple[bool, str | None, bytes, str]:
     except requests.RequestException as e:
         reason = f"ClientError: the container could not be reached or timed out: {e}"[:1000]
         return False, "text/plain", reason.encode(), reason
-    except Exception as e:  # noqa: BLE001 - e.g. the endpoint was deleted meanwhile
+    except Exception as e:  # noqa: BLE001 - e.g. the endpoint was deleted meanwhile, or S3 failed mid-stream
         reason = f"ClientError: {e}"[:1000]
         return False, "text/plain", reason.encode(), reason
+    finally:
+        if isinstance(payload, BoundedInput):
+            payload.close()
     content_type = r.headers.get("Content-Type")
     if r.status_code >= 400:
         kind = "client" if r.status_code < 500 else "server"
