@@ -43,7 +43,9 @@ def command(o: ServeOptions) -> tuple[list[str], dict[str, str]]:
 
     base_name = o.base_name or os.path.basename(os.path.normpath(o.model_dir))
     base = BaseModelProfile.from_config_file(base_name, os.path.join(o.model_dir, "config.json"))
-    gpu_memory, host_memory = _gpu_memory(), _host_memory()
+    # Every tensor-parallel worker keeps its own CPU tier of whole adapters, and a slot is split over the GPUs.
+    tp = _tensor_parallel(o.extra)
+    gpu_memory, host_memory = _gpu_memory() * tp, _host_memory() // tp
     dtype = "float32" if o.dtype == "auto" and not gpu_memory else ("bfloat16" if o.dtype == "auto" else o.dtype)
     slots = plan(base, o.max_lora_rank, dtype,
                  gpu_bytes=parse_bytes(o.gpu_adapter_memory) if o.gpu_adapter_memory else None,
@@ -79,6 +81,16 @@ def command(o: ServeOptions) -> tuple[list[str], dict[str, str]]:
         # 24 GB machine for the tiny model); local runs need little.
         env["VLLM_CPU_KVCACHE_SPACE"] = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2")
     return argv, env
+
+
+def _tensor_parallel(extra: tuple[str, ...]) -> int:
+    """vLLM's --tensor-parallel-size (or -tp) among the extra flags; 1 if absent or not a positive number."""
+    for i, flag in enumerate(extra):
+        value = flag.split("=", 1)[1] if flag.startswith("--tensor-parallel-size=") else \
+            (extra[i + 1] if flag in ("--tensor-parallel-size", "-tp") and i + 1 < len(extra) else None)
+        if value is not None:
+            return int(value) if value.isdigit() and int(value) > 0 else 1
+    return 1
 
 
 def _gpu_memory() -> int:

@@ -69,6 +69,19 @@ def test_default_budgets_are_shares_of_the_memory_there_is(base_profile):
     assert plan(base_profile, 8, "float32", device_memory=2**20, host_memory=2**20).gpu == 1  # never 0
 
 
+@pytest.mark.parametrize("extra, tp", [((), 1), (("--tensor-parallel-size", "4"), 4), (("-tp", "2"), 2),
+                                       (("--tensor-parallel-size=8",), 8), (("--tensor-parallel-size", "x"), 1)])
+def test_tensor_parallel_workers_share_the_host_memory(tiny_base_dir, monkeypatch, extra, tp):
+    """Every tensor-parallel worker keeps its own CPU tier: the host's share is divided among them."""
+    from loraplane_serving import launch
+
+    monkeypatch.setattr(launch, "_gpu_memory", lambda: 0)
+    monkeypatch.setattr(launch, "_host_memory", lambda: 2**30)
+    argv, _ = launch.command(launch.ServeOptions(model_dir=tiny_base_dir, max_lora_rank=8, extra=extra))
+    size = 2 * 1024 * 8 * 4  # float32 on the CPU backend
+    assert int(argv[argv.index("--max-cpu-loras") + 1]) == int(2**30 // tp * 0.10) // size
+
+
 def test_budget_units():
     assert parse_bytes("2GiB") == 2 * 2**30 and parse_bytes("1.5MB") == 1_500_000 and parse_bytes("42") == 42
 
