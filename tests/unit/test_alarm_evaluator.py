@@ -4,7 +4,6 @@ moto's CloudWatch datapoints are trimmed to CloudWatch's retention."""
 import contextlib
 import datetime as dt
 import threading
-import uuid
 
 import boto3
 import pytest
@@ -80,32 +79,3 @@ def test_datapoints_older_than_cloudwatchs_retention_are_dropped(in_process_aws)
     assert metric_retention.trim(backend, now + dt.timedelta(days=15)) >= 1 and ours() == [0]
     cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{"MetricName": "Requests", "Value": 1}])
     assert ours() == [0, 1]  # puts go on into the trimmed list
-
-
-def test_puts_during_trims_are_all_kept(in_process_aws):
-    from moto.cloudwatch.models import cloudwatch_backends
-
-    metric_retention.install()
-    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-3")
-    namespace = f"Concurrent/{uuid.uuid4().hex[:8]}"
-    backend = cloudwatch_backends["123456789012"]["eu-west-3"]
-    done, swaps = threading.Event(), []
-
-    def trims():  # each trim has an old datapoint to drop, so each replaces the list
-        old = boto3.client("cloudwatch", region_name="eu-west-3")
-        while not done.is_set():
-            now = dt.datetime.now(dt.timezone.utc)
-            old.put_metric_data(Namespace=f"{namespace}-old", MetricData=[
-                {"MetricName": "N", "Value": 0, "Timestamp": now - dt.timedelta(days=20)}])
-            swaps.append(metric_retention.trim(backend, now))
-
-    trimmer = threading.Thread(target=trims, daemon=True)
-    trimmer.start()
-    try:
-        for i in range(100):
-            cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{"MetricName": "N", "Value": i}])
-    finally:
-        done.set()
-        trimmer.join(30)
-    assert swaps and all(swaps)
-    assert sorted(d.value for d in backend.metric_data if d.namespace == namespace) == list(range(100))

@@ -265,3 +265,19 @@ def test_a_bad_header_is_reported_after_the_config_as_before(tmp_path, adapter_c
     with pytest.raises(AdapterRejected) as e:
         validate_adapter_dir(str(tmp_path), Policy(max_rank=64), base_profile, digest)
     assert e.value.reason == Reason.SAFETENSORS_HEADER_TOO_LARGE
+
+
+def test_a_read_waits_for_all_it_asks_unless_the_data_ends():
+    """gzip reads its 2-byte magic with one read(2): a download whose first chunk is 1 byte must not
+    look like a file that is not gzip (found by the archive property test above)."""
+    pipe = BytePipe(capacity=4)
+    pipe.write(b"\x1f")
+    reader = threading.Thread(target=lambda: got.append(pipe.read(2)), daemon=True)
+    got: list[bytes] = []
+    reader.start()
+    pipe.write(b"\x8b\x08")
+    reader.join(timeout=30)
+    assert got == [b"\x1f\x8b"] and pipe.read(10) != b""  # the rest stays; no more is awaited than capacity
+    pipe.write(b"xyz")
+    pipe.end()
+    assert pipe.read(10) == b"xyz" and pipe.read(10) == b""

@@ -67,21 +67,31 @@ class BytePipe:
         if size == 0:  # not an end of data, and nothing to wait for
             return b""
         with self._cond:
-            while not self._chunks and not self._ended:
+            # As a file's read(n): n bytes unless the data ends first (gzip reads its 2-byte magic with one
+            # read(2)). At most `capacity` are awaited: the writer waits only when that much is buffered.
+            want = min(size, self.capacity) if size > 0 else 1
+            while self._buffered < want and not self._ended:
                 self._cond.wait()
             if not self._chunks:
                 if self._error is not None:
                     raise FeedFailed(str(self._error))
                 return b""
-            first = self._chunks[0]
-            if 0 <= size < len(first):
-                self._chunks[0] = first[size:]
-                first = first[:size]
+            if size < 0:
+                taken = [self._chunks.popleft()]
             else:
-                self._chunks.popleft()
-            self._buffered -= len(first)
+                taken, room = [], size
+                while self._chunks and room > 0:
+                    first = self._chunks[0]
+                    if room < len(first):
+                        self._chunks[0], first = first[room:], first[:room]
+                    else:
+                        self._chunks.popleft()
+                    taken.append(first)
+                    room -= len(first)
+            data = b"".join(taken)
+            self._buffered -= len(data)
             self._cond.notify_all()
-            return first.tobytes()
+            return data
 
     def close(self) -> None:
         """The reader is done: writes from now on (and a writer waiting for room) get PipeClosed."""
