@@ -277,7 +277,9 @@ def test_a_read_waits_for_all_it_asks_unless_the_data_ends():
     reader.start()
     pipe.write(b"\x8b\x08")
     reader.join(timeout=30)
-    assert got == [b"\x1f\x8b"] and pipe.read(10) != b""  # the rest stays; no more is awaited than capacity
-    pipe.write(b"xyz")
+    assert got == [b"\x1f\x8b"]
+    pipe.write(b"xyz")  # 4 buffered: the capacity, all a read may wait for
+    assert at_once(pipe.read, 10) == b"\x08xyz"
+    pipe.write(b"z")
     pipe.end()
-    assert pipe.read(10) == b"xyz" and pipe.read(10) == b""
+    assert pipe.read(10) == b"z" and pipe.read(10) == b""  # the end: what is left, then nothing
