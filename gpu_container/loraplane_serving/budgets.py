@@ -51,8 +51,10 @@ def plan(base: BaseModelProfile, max_rank: int, dtype: str, gpu_bytes: int | Non
         gpu = max(1, gpu_bytes // size)
     else:
         gpu = min(MAX_DEFAULT_GPU_SLOTS, max(1, int(device_memory * GPU_SHARE) // size)) if device_memory else 4
-    if cpu_slots or cpu_bytes:
-        cpu = cpu_slots or max(1, cpu_bytes // size)
+    if cpu_slots:
+        cpu = cpu_slots
+    elif cpu_bytes:
+        cpu = max(1, cpu_bytes // size)
     else:
         cpu = max(1, int(host_memory * HOST_SHARE) // size) if host_memory else 4 * gpu
     return Slots(gpu=gpu, cpu=max(cpu, gpu), slot_bytes=size)

@@ -106,16 +106,15 @@ def _gpu_memory() -> int:
 def _host_memory() -> int:
     """Bytes of memory this process may use: the cgroup's limit (a container's) or the machine's."""
     try:
-        with open("/sys/fs/cgroup/memory.max") as f:
-            limit = f.read().strip()
-        if limit.isdigit():
-            return min(int(limit), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
-        return 0
+        machine = 0
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()  # "max" when unlimited
+    except OSError:
+        return machine
+    return min(int(limit), machine) if limit.isdigit() and machine else machine
 
 
 def sagemaker_options(environ: dict[str, str]) -> ServeOptions:

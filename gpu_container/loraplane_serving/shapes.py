@@ -104,7 +104,7 @@ def parse_registration(body: dict) -> AdapterRegistration:
 def normalize(body: dict, headers: dict[str, str], base_name: str) -> tuple[dict, str | None, bool]:
     """(OpenAI-shaped body, adapter or None for the base model, whether the request was TGI-shaped)."""
     tgi = parse_tgi(body) if "inputs" in body else None
-    params = ((tgi.parameters if tgi else None) or TgiParameters()) if tgi else None  # no model per OpenAI request
+    params = (tgi.parameters or TgiParameters()) if tgi else None  # no model built per OpenAI request
     adapter = (headers.get(ADAPTER_HEADER) or adapter_from_custom_attributes(headers.get(CUSTOM_ATTRIBUTES_HEADER))
                or (params.adapter_id if params else None) or body.get("model"))
     if adapter is not None and not isinstance(adapter, str):

@@ -6,7 +6,7 @@ import datetime
 from loraplane_core.adapters.s3_upload import SETTLE_SECONDS, settling
 from loraplane_core.adapters.validation import config_digest
 from loraplane_core.ingest.payloads import ValidationResult
-from loraplane_core.ingest.steps import duplicate_or_conflict
+from loraplane_core.ingest.validate import duplicate_or_conflict
 
 NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.timezone.utc)
 

@@ -9,15 +9,6 @@ from loraplane_core.ingest import registry
 from loraplane_core.ingest.payloads import ObjectCreated, RecordRequest, Registration, ValidationResult
 from loraplane_core.settings import Settings
 
-VALIDATE = ("validate_upload", "duplicate_or_conflict")  # moved to ingest/validate.py, still found here
-
-
-def __getattr__(name: str):
-    if name in VALIDATE:
-        from loraplane_core.ingest import validate
-        return getattr(validate, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 def upload_key(event: ObjectCreated) -> str:
     return event.detail.object.key
