@@ -25,6 +25,7 @@ def on_demand(emulator, tiny_base_dir) -> Stack:
     arn = register(boto3.Session(), outputs, "tiny-llama", params["ServingImageUri"], model_dir=tiny_base_dir, approve=True)
     wait_until(lambda: (deployments.deployed_base(s.table, outputs["EndpointName"]) or {}).get("package_arn") == arn,
                timeout=600, interval=2, what="the on-demand endpoint")
+    wait_deployments_idle(s)  # the base is recorded before its adapters and scaling: wait for the whole deployment
     yield s
     delete_stack(emulator, "loraplane-on-demand")  # its endpoint's serving processes stop with it
 
