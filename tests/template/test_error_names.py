@@ -1,6 +1,7 @@
 """Errors the state machines name are the classes of loraplane_core.errors, both ways: a name in an
 ASL file that no class carries would never match (Step Functions matches the exception's class
 name), and a class no state machine names is dead."""
+import importlib
 import inspect
 import json
 from pathlib import Path
@@ -29,9 +30,16 @@ def named_errors(states: dict) -> set[str]:
 def test_every_error_named_by_a_state_machine_is_a_class():
     named = set().union(*(named_errors(json.loads(m.read_text())["States"]) for m in MACHINES))
     defined = {name for name, obj in vars(errors).items() if inspect.isclass(obj) and issubclass(obj, Exception)}
-    assert named <= defined, f"named in statemachines/ but not defined in loraplane_core/errors.py: {named - defined}"
+    assert named <= defined | set(errors.THIRD_PARTY), f"named in statemachines/ but not defined in loraplane_core/errors.py: {named - defined}"
     unused = defined - named - {"StateMachineError"}
     assert not unused, f"defined in loraplane_core/errors.py but named by no state machine: {unused}"
+    assert set(errors.THIRD_PARTY) <= named, "a THIRD_PARTY name no state machine names is dead"
+
+
+def test_third_party_names_are_the_classes_their_library_raises():
+    for name, module in errors.THIRD_PARTY.items():
+        cls = getattr(importlib.import_module(module), name)
+        assert inspect.isclass(cls) and issubclass(cls, Exception) and cls.__name__ == name
 
 
 def test_every_task_retries_by_the_one_policy():
