@@ -82,6 +82,12 @@ class AdapterCache:
         with self._lock:
             return list(self._entries)
 
+    def resident_sha256(self, name: str) -> str | None:
+        """The sha256 of the weights cached under `name` (None: not cached); no LRU touch."""
+        with self._lock:
+            entry = self._entries.get(name)
+            return entry.adapter.sha256 if entry else None
+
     async def get(self, name: str, spare: Spare | None = None) -> tuple[Entry, bool]:
         """(entry, hit). Raises AdapterNotFound, AdapterRejected, the source's error, or (only with
         `spare`, a prefetch) NoRoom. The fetch runs as its own task: a waiter that is cancelled

@@ -44,6 +44,7 @@ class LiveManifest:
         self._s3 = client
         self._manifest: Manifest | None = None  # None: no read has succeeded or settled yet
         self._etag: str | None = None
+        self._tagged: tuple[Manifest, str | None] = (EMPTY, None)
         self._read_at: float | None = None
         self._lock = threading.Lock()
         self._task: asyncio.Task | None = None
@@ -72,6 +73,10 @@ class LiveManifest:
                 self._task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._refresh, force))
             await asyncio.shield(self._task)
         return self._answer()
+
+    def tagged(self) -> tuple[Manifest, str | None]:
+        """The manifest last read and its ETag, as one pair (a re-read in a thread replaces both at once)."""
+        return self._tagged
 
     def peek(self) -> Manifest:
         """The manifest last read, without reading (empty before the first good read)."""
@@ -113,6 +118,7 @@ class LiveManifest:
 
     def _settle(self, manifest: Manifest, etag: str | None, outcome: str, *warning) -> None:
         self._manifest, self._etag = manifest, etag
+        self._tagged = (manifest, etag)
         self._note(outcome, *warning)
         metrics.LIVE_ADAPTERS.set(len(manifest.adapters))
 

@@ -15,6 +15,7 @@ from loraplane_core.adapters.reasons import AdapterRejected, Reason
 from . import limits, metrics, names, routes, runtime, usage_metrics
 from .body import BadRequest, one_line, parse_body, read_body
 from .cache import AdapterNotFound
+from .instance_report import InstanceReporter
 from .live import NotLive, VersionMismatch
 from .manifest import ManifestUnavailable
 from .shapes import (ADAPTER_HEADER, ALIAS_HEADER, CUSTOM_ATTRIBUTES_HEADER, normalize, parse_registration,
@@ -147,9 +148,11 @@ class LoraPlaneMiddleware:
     async def prefetch(self, scope) -> None:
         rt = runtime.get()
         if rt.live and rt.prefetch_concurrency:
+            reporter = InstanceReporter.for_manifest(rt.live.manifest.uri)
             await Prefetcher(rt.live, hold=self.hold, release=self.release, in_use=lambda n: self.in_flight[n] > 0,
                              load=lambda name, folder: self.load_if_room(scope, name, folder),
-                             tidy=lambda: self.release_retired(scope), concurrency=rt.prefetch_concurrency).run()
+                             tidy=lambda: self.release_retired(scope), concurrency=rt.prefetch_concurrency,
+                             report=reporter.report if reporter else None).run()
 
     async def load_if_room(self, scope, name: str, folder: str) -> bool:
         """A prefetched adapter into the engine, only if its CPU tier has a free entry (evicts nothing)."""

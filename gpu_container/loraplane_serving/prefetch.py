@@ -8,7 +8,8 @@ left to the first request); the disk budget: a bulk change (the first read of a 
 more than APPROVALS_PER_READ new versions at once: a restored manifest, every adapter re-attached)
 only fills free room and stops at the first adapter that does not fit; a few new versions (approvals)
 may evict idle adapters, never pinned ones or ones in use. The manifest is re-read every TTL even
-without traffic (a 304 when unchanged)."""
+without traffic (a 304 when unchanged). After each pass, `report` says which manifest was taken up
+and which versions failed (instance_report.py): the control plane marks a version live on it."""
 import asyncio
 import logging
 from typing import Awaitable, Callable
@@ -16,6 +17,7 @@ from typing import Awaitable, Callable
 from . import metrics, names
 from .body import one_line
 from .cache import NoRoom, Spare
+from .instance_report import Failed
 from .live import LiveGate, NotLive
 from .manifest import ManifestUnavailable
 
@@ -44,12 +46,16 @@ def spare_for(bulk: bool, in_use: Spare) -> Spare:
 class Prefetcher:
     def __init__(self, gate: LiveGate, *, hold: Callable[[str], None], release: Callable[[str], None],
                  in_use: Spare, load: Callable[[str, str], Awaitable[bool]],
-                 tidy: Callable[[], Awaitable[None]], concurrency: int = DEFAULT_CONCURRENCY):
+                 tidy: Callable[[], Awaitable[None]], concurrency: int = DEFAULT_CONCURRENCY,
+                 report: Callable[[str | None, Failed], Awaitable[object]] | None = None):
         """hold/release: the adapter is in use (its folder stays) between them; load(name, folder):
-        into the engine if it has a free slot, True if loaded; tidy(): retired folders go."""
+        into the engine if it has a free slot, True if loaded; tidy(): retired folders go;
+        report(manifest ETag, failed): after each pass, what it took up (instance_report.py)."""
         self.gate, self.hold, self.release, self.in_use = gate, hold, release, in_use
-        self.load, self.tidy, self.concurrency = load, tidy, max(1, concurrency)
+        self.load, self.tidy, self.concurrency, self.report = load, tidy, max(1, concurrency), report
         self.seen: dict[str, str] = {}  # name -> sha256 taken up; only names the manifest lists
+        self.failed: Failed = {}  # name -> (sha256, why) of live versions whose prefetch failed
+        self.reasons: dict[str, str] = {}  # why the last prefetch of a name failed
         self.passes = 0
 
     async def run(self) -> None:
@@ -63,12 +69,16 @@ class Prefetcher:
     async def run_once(self) -> dict[str, str]:
         """One pass over the manifest: name -> outcome of each prefetch it started."""
         try:
-            manifest = await self.gate.manifest.current()
+            await self.gate.manifest.current()
         except ManifestUnavailable:
             return {}
+        manifest, etag = self.gate.manifest.tagged()  # the pair: what this pass takes up is reported
         live = {name: adapter.sha256 for name, adapter in manifest.adapters.items()}
         todo = due(live, self.seen)
         self.seen = {name: sha for name, sha in self.seen.items() if live.get(name) == sha}
+        # a failure stands while its version is live and no request has fetched it since
+        self.failed = {name: f for name, f in self.failed.items()
+                       if live.get(name) == f[0] != self.gate.cache.resident_sha256(name)}
         bulk, self.passes = is_bulk(self.passes == 0, len(todo)), self.passes + 1
         spare, queue = spare_for(bulk, self.in_use), iter(todo)
         outcomes: dict[str, str] = {}
@@ -78,12 +88,18 @@ class Prefetcher:
                 self.seen[name] = live[name]
                 outcomes[name] = await self.prefetch(name, spare)
                 metrics.PREFETCHES.labels(outcomes[name]).inc()
+                if outcomes[name] == "failed":
+                    self.failed[name] = (live[name], self.reasons.pop(name, "failed"))
+                else:
+                    self.failed.pop(name, None)
                 if bulk and outcomes[name] == "no_room":
                     return  # a bulk change fills free room only: the rest would not fit either
         await asyncio.gather(*(worker() for _ in range(self.concurrency)))
         if bulk:  # the ones left after the cache filled up are not taken up again
             self.seen.update({name: live[name] for name in queue})
         await self.tidy()
+        if self.report is not None:
+            await self.report(etag, self.failed)
         return outcomes
 
     async def prefetch(self, name: str, spare: Spare) -> str:
@@ -104,7 +120,8 @@ class Prefetcher:
         except NotLive:
             return "not_live"  # retired since the manifest was read
         except Exception as e:  # noqa: BLE001 - VersionMismatch, a bad adapter, S3: the first request reports it
-            log.warning("prefetch of adapter %s failed: %s", names.shown(name), one_line(str(e)))
+            self.reasons[name] = one_line(str(e)) or type(e).__name__
+            log.warning("prefetch of adapter %s failed: %s", names.shown(name), self.reasons[name])
             return "failed"
         finally:
             self.release(name)

@@ -10,6 +10,8 @@ from botocore.exceptions import ClientError
 from loraplane.base_models import register
 from loraplane.emulator.deploy import deploy_stack, local_parameters
 from loraplane.waiting import wait_until
+from loraplane_core.adapters.instance_reports import REPORTS_PREFIX, InstanceReport, parse_report
+from loraplane_core.adapters.live_manifest import MANIFEST_KEY
 from loraplane_core.deployment import versions as deployments
 from tests.stack_fixture import Stack, delete_stack
 
@@ -38,6 +40,11 @@ def ask(stack: Stack, adapter: str | None = None) -> str:
     return json.loads(resp["Body"].read())[0]["generated_text"]
 
 
+def reports(stack: Stack) -> list[InstanceReport]:
+    listed = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=REPORTS_PREFIX).get("Contents", [])
+    return [parse_report(stack.s3.get_object(Bucket=stack.bucket, Key=o["Key"])["Body"].read()) for o in listed]
+
+
 def manifest(stack: Stack) -> dict:
     return json.loads(stack.s3.get_object(Bucket=stack.bucket, Key="live/manifest.json")["Body"].read())
 
@@ -61,6 +68,9 @@ def test_on_demand_approve_reject_and_replace(on_demand, make_adapter):
     decide(on_demand, v1, "Approved")
     wait_state(on_demand, "helper", v1, "live")
     assert manifest(on_demand)["adapters"]["helper"]["sha256"] == v1["sha256"]
+    # live only once the container reported that its prefetch took up this manifest
+    etag = on_demand.s3.head_object(Bucket=on_demand.bucket, Key=MANIFEST_KEY)["ETag"]
+    assert etag in [r.manifest_etag for r in reports(on_demand)]
     first = ask(on_demand, "helper")
     assert first != ask(on_demand)
     v2 = upload_version(on_demand, make_adapter(seed=32), "helper")

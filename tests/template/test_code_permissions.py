@@ -113,6 +113,8 @@ def calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, dict]]:
         ("put_object", "s3:PutObject", obj("live/manifest.json"), {}),
         ("delete_object", "s3:DeleteObject", obj("live/support-bot/adapter.tar.gz"), {}),
         ("(NoSuchKey for a missing manifest)", "s3:ListBucket", bucket, {"s3:prefix": "live/"}),
+        ("list_objects_v2", "s3:ListBucket", bucket, {"s3:prefix": "live/_instances/"}),  # prefetch reports
+        ("get_object", "s3:GetObject", obj("live/_instances/ip-10-0-1-2-7-0a1b2c3d.json"), {}),
     ]
     table = [
         ("ValidateAdapterFunction", [
@@ -213,6 +215,8 @@ def calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, dict]]:
         ("list_objects_v2", "s3:ListBucket", bucket, {"s3:prefix": "live/support-bot/"}),
         ("get_object", "s3:GetObject", obj("live/manifest.json"), {}),
         ("get_object", "s3:GetObject", obj("live/support-bot/adapter_model.safetensors"), {}),  # also ranged
+        ("put_object", "s3:PutObject", obj("live/_instances/ip-10-0-1-2-7-0a1b2c3d.json"), {}),  # its prefetch report
+        ("(SSE-KMS)", "kms:GenerateDataKey", key, {}),
         ("(SSE-KMS)", "kms:Decrypt", key, {})]]
     out += [("PipelineJobRole", *call) for call in [  # training/ (the hand-off step) and the jobs' channels
         ("(S3Prefix channels)", "s3:ListBucket", bucket, {"s3:prefix": "pipeline-inputs/support-bot/abc/train/"}),

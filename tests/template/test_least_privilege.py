@@ -106,12 +106,16 @@ def test_every_list_bucket_is_limited_to_prefixes(roles):
     assert found >= 5
 
 
-PREFIXES = ["adapters/", "artifacts/", "base-models/", "image-sources/", "live/", "pipeline-inputs/", "pipeline-runs/"]
+PREFIXES = ["adapters/", "artifacts/", "base-models/", "image-sources/", "live/", "live/_instances/",
+            "pipeline-inputs/", "pipeline-runs/"]
 # (role, prefix, action): everything else is refused.
 S3_WRITES = {
     ("ValidateAdapterFunctionRole", "artifacts/", "s3:PutObject"),  # the content-addressed serving artifact
     ("DeployAdapterFunctionRole", "live/", "s3:PutObject"), ("DeployAdapterFunctionRole", "live/", "s3:DeleteObject"),
     ("DeployBaseFunctionRole", "live/", "s3:PutObject"), ("DeployBaseFunctionRole", "live/", "s3:DeleteObject"),
+    *[(role, "live/_instances/", action) for role in ("DeployAdapterFunctionRole", "DeployBaseFunctionRole")
+      for action in ("s3:PutObject", "s3:DeleteObject")],  # under their live/*
+    ("EndpointExecutionRole", "live/_instances/", "s3:PutObject"),  # each container's prefetch report only
     ("PipelineJobRole", "pipeline-runs/", "s3:PutObject"), ("PipelineJobRole", "adapters/", "s3:PutObject"),
 }
 

@@ -13,6 +13,14 @@ import datetime
 import logging
 from urllib.parse import urlparse
 
+from loraplane_core.adapters.instance_reports import (
+    FRESH_SECONDS,
+    MAX_REPORT_BYTES,
+    REPORTS_PREFIX,
+    Seen,
+    parse_report,
+    readiness,
+)
 from loraplane_core.adapters.live_manifest import (
     DEFAULT_TTL_SECONDS,
     EMPTY,
@@ -33,6 +41,7 @@ from loraplane_core.sagemaker_gateway import describe
 from loraplane_core.settings import MODEL_VARIANT_MODES, Settings
 
 logger = logging.getLogger(__name__)
+MAX_REPORTS = 1000  # prefetch reports read per status check: far above any endpoint's instance count
 
 def invoke_args(serving_mode: str, endpoint: str, adapter: str | None) -> dict:
     """The InvokeEndpoint arguments that reach an adapter (or, with None, the base model); async:
@@ -122,15 +131,19 @@ class OnDemand:
         return endpoint is not None and endpoint["EndpointStatus"] in ("InService", "Updating")
 
     def manifest(self) -> Manifest:
+        return self.tagged_manifest()[0]
+
+    def tagged_manifest(self) -> tuple[Manifest, str | None]:
+        """The manifest and its ETag (None: there is none)."""
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=MANIFEST_KEY)["Body"].read()
+            resp = self.s3.get_object(Bucket=self.bucket, Key=MANIFEST_KEY)
         except self.s3.exceptions.NoSuchKey:
-            return EMPTY.model_copy(deep=True)
+            return EMPTY.model_copy(deep=True), None
         try:
-            return Manifest.model_validate_json(body)
+            return Manifest.model_validate_json(resp["Body"].read()), resp.get("ETag")
         except ValueError:  # pydantic's ValidationError too: containers serve nothing from it either
             logger.warning("live manifest s3://%s/%s is malformed: rewritten from scratch", self.bucket, MANIFEST_KEY)
-            return EMPTY.model_copy(deep=True)
+            return EMPTY.model_copy(deep=True), resp.get("ETag")
 
     def write_manifest(self, manifest: Manifest) -> None:
         manifest.updated_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -147,15 +160,44 @@ class OnDemand:
         self.write_manifest(manifest)
 
     def status(self, adapter: str, artifact_uri: str | None = None) -> tuple[str, str | None]:
-        """In service once every container has re-read the manifest: containers keep it for
-        DEFAULT_TTL_SECONDS, so until twice that has passed a container may still serve the
-        previous version (and a smoke test would test that one)."""
-        manifest = self.manifest()
+        """In service once every serving instance reports that its prefetch took up this manifest
+        (instance_reports.readiness). Containers that report nothing: once every container has
+        re-read the manifest (they keep it for DEFAULT_TTL_SECONDS; until twice that has passed one
+        may still serve the previous version, and a smoke test would test that one)."""
+        manifest, etag = self.tagged_manifest()
         if adapter not in manifest.adapters:
             return "Missing", None
+        now = datetime.datetime.now(datetime.timezone.utc)
         written = datetime.datetime.fromisoformat((manifest.updated_at or "1970-01-01T00:00:00Z").replace("Z", "+00:00"))
-        settled = written + datetime.timedelta(seconds=2 * DEFAULT_TTL_SECONDS + 1)
-        return ("InService" if datetime.datetime.now(datetime.timezone.utc) >= settled else "Publishing"), None
+        settled = now >= written + datetime.timedelta(seconds=2 * DEFAULT_TTL_SECONDS + 1)
+        return readiness(adapter, manifest.adapters[adapter].sha256, etag, self.reports(now), self.instances(), now,
+                         settled)
+
+    def instances(self) -> int | None:
+        """What the endpoint runs now (None: not known yet)."""
+        endpoint = describe(self.sm.describe_endpoint, EndpointName=self.endpoint)
+        counts = [v.get("CurrentInstanceCount") for v in (endpoint or {}).get("ProductionVariants") or []]
+        return None if not counts or None in counts else sum(counts)
+
+    def reports(self, now: datetime.datetime) -> list[Seen]:
+        """The containers' prefetch reports written in the last FRESH_SECONDS (older ones: stopped
+        instances, not read). At most MAX_REPORTS, each read only if small enough."""
+        seen, paginator = [], self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=REPORTS_PREFIX,
+                                       PaginationConfig={"MaxItems": MAX_REPORTS}):
+            for o in page.get("Contents", []):
+                if (now - o["LastModified"]).total_seconds() > FRESH_SECONDS or o["Size"] > MAX_REPORT_BYTES:
+                    continue
+                try:
+                    body = self.s3.get_object(Bucket=self.bucket, Key=o["Key"])["Body"].read(MAX_REPORT_BYTES + 1)
+                except self.s3.exceptions.NoSuchKey:
+                    continue  # expired meanwhile
+                report = parse_report(body)
+                if report is None:
+                    logger.warning("prefetch report s3://%s/%s is not a report: ignored", self.bucket, o["Key"])
+                    continue
+                seen.append(Seen(report, o["LastModified"]))
+        return seen
 
     def remove(self, adapter: str) -> None:
         manifest = self.manifest()

@@ -88,7 +88,8 @@ def check_adapter(c: AwsClients, s: Settings, request: CheckAdapter,
         if status in ("Failed", "Missing"):
             raise AdapterDeploymentFailed(f"adapter {plan.adapter}: {status} {reason or ''}".strip())
         if time.time() > plan.deadline:
-            raise DeploymentTimedOut(f"adapter {plan.adapter} not in service in time (status {status})")
+            raise DeploymentTimedOut(f"adapter {plan.adapter} not in service in time (status {status}"
+                                     f"{': ' + reason if reason else ''})")
         if time.time() > until:
             return plan.model_copy(update={"ready": False})
         time.sleep(1)

@@ -1,0 +1,83 @@
+"""This container's prefetch report (loraplane_core.adapters.instance_reports): after each prefetch
+pass, the live manifest it has taken up (its ETag) and the live versions it could not fetch, written
+beside the manifest as `_instances/<instance>.json` when it changes and at least every
+HEARTBEAT_SECONDS. The control plane marks an approved version live once every instance has it.
+
+Only for a manifest in S3. A failed write (e.g. a role without s3:PutObject there) is logged once per
+change of state and changes nothing else: the control plane then marks versions live on its timer."""
+import asyncio
+import json
+import logging
+import os
+import re
+import secrets
+import socket
+import time
+from typing import Callable
+from urllib.parse import urlparse
+
+from loraplane_core.adapters.instance_reports import HEARTBEAT_SECONDS, MAX_FAILED, MAX_REASON_CHARS
+
+log = logging.getLogger("loraplane.serving")
+
+Failed = dict[str, tuple[str, str]]  # adapter -> (sha256 of the live version, why its prefetch failed)
+
+
+def instance_id() -> str:
+    """Unique per container process: the host's name (one per SageMaker instance), the pid and a nonce
+    (a restarted server is a new reporter; the old report goes stale)."""
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:80] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def reports_key(manifest_key: str, instance: str) -> str:
+    folder = manifest_key.rpartition("/")[0]
+    return f"{folder}/_instances/{instance}.json" if folder else f"_instances/{instance}.json"
+
+
+def report_body(instance: str, manifest_etag: str | None, failed: Failed) -> bytes:
+    listed = dict(sorted(failed.items())[:MAX_FAILED])
+    return json.dumps({"format": 1, "instance": instance, "manifest_etag": manifest_etag,
+                       "failed": {name: {"sha256": sha, "reason": reason[:MAX_REASON_CHARS]}
+                                  for name, (sha, reason) in listed.items()}}, sort_keys=True).encode()
+
+
+class InstanceReporter:
+    def __init__(self, manifest_uri: str, client=None, clock: Callable[[], float] = time.monotonic,
+                 instance: str | None = None):
+        parsed = urlparse(manifest_uri)
+        self.instance = instance or instance_id()
+        self.bucket, self.key = parsed.netloc, reports_key(parsed.path.lstrip("/"), self.instance)
+        self._s3, self.clock = client, clock
+        self._last: bytes | None = None
+        self._written_at = 0.0
+        self._failing = False
+
+    @classmethod
+    def for_manifest(cls, uri: str | None) -> "InstanceReporter | None":
+        return cls(uri) if uri and uri.startswith("s3://") else None
+
+    async def report(self, manifest_etag: str | None, failed: Failed) -> bool:
+        """True if written now (the content changed, or the heartbeat is due)."""
+        body = report_body(self.instance, manifest_etag, failed)
+        if body == self._last and self.clock() - self._written_at < HEARTBEAT_SECONDS:
+            return False
+        try:
+            await asyncio.to_thread(self._put, body)
+        except Exception as e:  # noqa: BLE001 - the report is advisory: serving goes on
+            if not self._failing:
+                log.warning("prefetch report s3://%s/%s not written (the control plane falls back to its timer): %s",
+                            self.bucket, self.key, e)
+            self._failing = True
+            return False
+        self._last, self._written_at, self._failing = body, self.clock(), False
+        return True
+
+    def _put(self, body: bytes) -> None:
+        if self._s3 is None:
+            import boto3
+
+            from .sources import S3_CONFIG
+
+            self._s3 = boto3.client("s3", config=S3_CONFIG)
+        self._s3.put_object(Bucket=self.bucket, Key=self.key, Body=body, ContentType="application/json")
