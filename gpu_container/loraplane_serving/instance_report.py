@@ -1,7 +1,8 @@
 """This container's prefetch report (loraplane_core.adapters.instance_reports): after each prefetch
 pass, the live manifest it has taken up (its ETag) and the live versions it could not fetch, written
 beside the manifest as `_instances/<instance>.json` when it changes and at least every
-HEARTBEAT_SECONDS. The control plane marks an approved version live once every instance has it.
+HEARTBEAT_SECONDS (keep_alive, also during a long pass). The control plane marks an approved version
+live once every instance has it.
 
 Only for a manifest in S3. A failed write (e.g. a role without s3:PutObject there) is logged once per
 change of state and changes nothing else: the control plane then marks versions live on its timer."""
@@ -16,11 +17,17 @@ import time
 from typing import Callable
 from urllib.parse import urlparse
 
-from loraplane_core.adapters.instance_reports import HEARTBEAT_SECONDS, MAX_FAILED, MAX_REASON_CHARS
+from loraplane_core.adapters.instance_reports import (
+    HEARTBEAT_SECONDS,
+    MAX_FAILED,
+    MAX_REASON_CHARS,
+    MAX_REPORT_BYTES,
+)
 
 log = logging.getLogger("loraplane.serving")
 
-Failed = dict[str, tuple[str, str]]  # adapter -> (sha256 of the live version, why its prefetch failed)
+# adapter -> (sha256 of the live version, why its prefetch failed), oldest failure first
+PrefetchFailures = dict[str, tuple[str, str]]
 
 
 def instance_id() -> str:
@@ -30,16 +37,22 @@ def instance_id() -> str:
     return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
-def reports_key(manifest_key: str, instance: str) -> str:
+def report_key_beside(manifest_key: str, instance: str) -> str:
     folder = manifest_key.rpartition("/")[0]
     return f"{folder}/_instances/{instance}.json" if folder else f"_instances/{instance}.json"
 
 
-def report_body(instance: str, manifest_etag: str | None, failed: Failed) -> bytes:
-    listed = dict(sorted(failed.items())[:MAX_FAILED])
-    return json.dumps({"format": 1, "instance": instance, "manifest_etag": manifest_etag,
-                       "failed": {name: {"sha256": sha, "reason": reason[:MAX_REASON_CHARS]}
-                                  for name, (sha, reason) in listed.items()}}, sort_keys=True).encode()
+def report_body(instance: str, manifest_etag: str | None, failed: PrefetchFailures) -> bytes:
+    """The latest MAX_FAILED failures, fewer if they would not fit in MAX_REPORT_BYTES (JSON escapes
+    a non-ASCII character into up to 12 bytes): the control plane reads nothing larger."""
+    listed = list(failed.items())[-MAX_FAILED:]
+    while True:
+        body = json.dumps({"format": 1, "instance": instance, "manifest_etag": manifest_etag,
+                           "failed": {name: {"sha256": sha, "reason": reason[:MAX_REASON_CHARS]}
+                                      for name, (sha, reason) in listed}}).encode()
+        if len(body) <= MAX_REPORT_BYTES or not listed:
+            return body
+        listed = listed[len(listed) // 4 + 1:]  # the oldest go first
 
 
 class InstanceReporter:
@@ -47,20 +60,34 @@ class InstanceReporter:
                  instance: str | None = None):
         parsed = urlparse(manifest_uri)
         self.instance = instance or instance_id()
-        self.bucket, self.key = parsed.netloc, reports_key(parsed.path.lstrip("/"), self.instance)
+        self.bucket, self.key = parsed.netloc, report_key_beside(parsed.path.lstrip("/"), self.instance)
         self._s3, self.clock = client, clock
         self._last: bytes | None = None
         self._written_at = 0.0
         self._failing = False
+        self._lock = asyncio.Lock()  # report and keep_alive: one write at a time, the newest body last
+        self.beat = HEARTBEAT_SECONDS
 
     @classmethod
     def for_manifest(cls, uri: str | None) -> "InstanceReporter | None":
         return cls(uri) if uri and uri.startswith("s3://") else None
 
-    async def report(self, manifest_etag: str | None, failed: Failed) -> bool:
-        """True if written now (the content changed, or the heartbeat is due)."""
-        body = report_body(self.instance, manifest_etag, failed)
-        if body == self._last and self.clock() - self._written_at < HEARTBEAT_SECONDS:
+    async def report(self, manifest_etag: str | None, failed: PrefetchFailures) -> bool:
+        """After a prefetch pass. True if written now (the content changed, or the heartbeat is due)."""
+        async with self._lock:
+            return await self._write(report_body(self.instance, manifest_etag, failed))
+
+    async def keep_alive(self) -> None:
+        """Rewrites the last report every HEARTBEAT_SECONDS, also while a long prefetch pass runs (a big
+        download, a TTL above the heartbeat): the instance stays counted, with what it has taken up."""
+        while True:
+            await asyncio.sleep(self.beat / 4)
+            async with self._lock:
+                if self._last is not None:
+                    await self._write(self._last)
+
+    async def _write(self, body: bytes) -> bool:
+        if body == self._last and self.clock() - self._written_at < self.beat:
             return False
         try:
             await asyncio.to_thread(self._put, body)

@@ -118,7 +118,8 @@ class LiveManifest:
 
     def _settle(self, manifest: Manifest, etag: str | None, outcome: str, *warning) -> None:
         self._manifest, self._etag = manifest, etag
-        self._tagged = (manifest, etag)
+        # a manifest refused as malformed is not reported as taken up (the control plane would count it)
+        self._tagged = (manifest, etag if outcome == "read" else None)
         self._note(outcome, *warning)
         metrics.LIVE_ADAPTERS.set(len(manifest.adapters))
 

@@ -148,11 +148,10 @@ class LoraPlaneMiddleware:
     async def prefetch(self, scope) -> None:
         rt = runtime.get()
         if rt.live and rt.prefetch_concurrency:
-            reporter = InstanceReporter.for_manifest(rt.live.manifest.uri)
             await Prefetcher(rt.live, hold=self.hold, release=self.release, in_use=lambda n: self.in_flight[n] > 0,
                              load=lambda name, folder: self.load_if_room(scope, name, folder),
                              tidy=lambda: self.release_retired(scope), concurrency=rt.prefetch_concurrency,
-                             report=reporter.report if reporter else None).run()
+                             reporter=InstanceReporter.for_manifest(rt.live.manifest.uri)).run()
 
     async def load_if_room(self, scope, name: str, folder: str) -> bool:
         """A prefetched adapter into the engine, only if its CPU tier has a free entry (evicts nothing)."""

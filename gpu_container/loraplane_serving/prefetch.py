@@ -3,27 +3,33 @@ live manifest lists is fetched into the disk cache in the background as soon as 
 the manifest, and loaded into a free CPU-tier slot of the engine if there is one, so that the first
 request for it pays neither the download nor the validation.
 
-Bounds: at most `concurrency` fetches at once; one attempt per (adapter, sha256) (a failed one is
-left to the first request); the disk budget: a bulk change (the first read of a new container, or
+Bounds: at most `concurrency` fetches at once; one attempt per (adapter, sha256), up to
+MAX_ATTEMPTS on passes that follow for a transient failure (a failed one is left to the first
+request); the disk budget: a bulk change (the first read of a new container, or
 more than APPROVALS_PER_READ new versions at once: a restored manifest, every adapter re-attached)
 only fills free room and stops at the first adapter that does not fit; a few new versions (approvals)
 may evict idle adapters, never pinned ones or ones in use. The manifest is re-read every TTL even
-without traffic (a 304 when unchanged). After each pass, `report` says which manifest was taken up
+without traffic (a 304 when unchanged). After each pass, `reporter` says which manifest was taken up
 and which versions failed (instance_report.py): the control plane marks a version live on it."""
 import asyncio
 import logging
+from collections import Counter
 from typing import Awaitable, Callable
+
+from loraplane_core.adapters.reasons import AdapterRejected
 
 from . import metrics, names
 from .body import one_line
-from .cache import NoRoom, Spare
-from .instance_report import Failed
+from .cache import AdapterNotFound, NoRoom, Spare
+from .instance_report import InstanceReporter, PrefetchFailures
 from .live import LiveGate, NotLive
 from .manifest import ManifestUnavailable
 
 log = logging.getLogger("loraplane.serving")
 
 DEFAULT_CONCURRENCY = 2
+MAX_ATTEMPTS = 3  # prefetches of one version before a transient failure is reported
+PERMANENT = (AdapterRejected, AdapterNotFound)  # the adapter is invalid or not there: reported at once
 APPROVALS_PER_READ = 4  # more new versions than this in one manifest read: a bulk change
 MIN_INTERVAL = 1.0  # seconds between two reads, whatever the TTL
 OUTCOMES = ("loaded", "fetched", "resident", "no_room", "not_live", "failed")
@@ -47,18 +53,23 @@ class Prefetcher:
     def __init__(self, gate: LiveGate, *, hold: Callable[[str], None], release: Callable[[str], None],
                  in_use: Spare, load: Callable[[str, str], Awaitable[bool]],
                  tidy: Callable[[], Awaitable[None]], concurrency: int = DEFAULT_CONCURRENCY,
-                 report: Callable[[str | None, Failed], Awaitable[object]] | None = None):
+                 reporter: InstanceReporter | None = None):
         """hold/release: the adapter is in use (its folder stays) between them; load(name, folder):
         into the engine if it has a free slot, True if loaded; tidy(): retired folders go;
-        report(manifest ETag, failed): after each pass, what it took up (instance_report.py)."""
+        reporter: told after each pass what it took up (None: a local manifest, no report)."""
         self.gate, self.hold, self.release, self.in_use = gate, hold, release, in_use
-        self.load, self.tidy, self.concurrency, self.report = load, tidy, max(1, concurrency), report
+        self.load, self.tidy, self.concurrency, self.reporter = load, tidy, max(1, concurrency), reporter
         self.seen: dict[str, str] = {}  # name -> sha256 taken up; only names the manifest lists
-        self.failed: Failed = {}  # name -> (sha256, why) of live versions whose prefetch failed
-        self.reasons: dict[str, str] = {}  # why the last prefetch of a name failed
+        self.failed: PrefetchFailures = {}  # name -> (sha256, why) of live versions that could not be fetched
+        self.reasons: dict[str, tuple[str, bool]] = {}  # why the last prefetch of a name failed, permanently?
+        self.attempts: Counter[tuple[str, str]] = Counter()  # failed prefetches of (name, sha256)
+        self.taken_up: str | None = None  # ETag of the last manifest whose every due version was tried
         self.passes = 0
 
     async def run(self) -> None:
+        await asyncio.gather(self.passes_forever(), *([self.reporter.keep_alive()] if self.reporter else []))
+
+    async def passes_forever(self) -> None:
         while True:
             try:
                 await self.run_once()
@@ -79,6 +90,7 @@ class Prefetcher:
         # a failure stands while its version is live and no request has fetched it since
         self.failed = {name: f for name, f in self.failed.items()
                        if live.get(name) == f[0] != self.gate.cache.resident_sha256(name)}
+        self.attempts = Counter({key: n for key, n in self.attempts.items() if live.get(key[0]) == key[1]})
         bulk, self.passes = is_bulk(self.passes == 0, len(todo)), self.passes + 1
         spare, queue = spare_for(bulk, self.in_use), iter(todo)
         outcomes: dict[str, str] = {}
@@ -88,19 +100,30 @@ class Prefetcher:
                 self.seen[name] = live[name]
                 outcomes[name] = await self.prefetch(name, spare)
                 metrics.PREFETCHES.labels(outcomes[name]).inc()
+                self.failed.pop(name, None)
                 if outcomes[name] == "failed":
-                    self.failed[name] = (live[name], self.reasons.pop(name, "failed"))
-                else:
-                    self.failed.pop(name, None)
+                    self.note_failure(name, live[name])
                 if bulk and outcomes[name] == "no_room":
                     return  # a bulk change fills free room only: the rest would not fit either
         await asyncio.gather(*(worker() for _ in range(self.concurrency)))
         if bulk:  # the ones left after the cache filled up are not taken up again
             self.seen.update({name: live[name] for name in queue})
         await self.tidy()
-        if self.report is not None:
-            await self.report(etag, self.failed)
+        if not due(live, self.seen):  # nothing left to retry: this manifest is taken up
+            self.taken_up = etag
+        if self.reporter is not None:
+            await self.reporter.report(self.taken_up, self.failed)
         return outcomes
+
+    def note_failure(self, name: str, sha256: str) -> None:
+        """A bad or missing adapter is reported at once; anything else (S3, KMS, the disk, a version
+        still being published) is tried again on the next passes, and reported after MAX_ATTEMPTS."""
+        reason, permanent = self.reasons.pop(name, ("failed", False))
+        self.attempts[(name, sha256)] += 1
+        if permanent or self.attempts[(name, sha256)] >= MAX_ATTEMPTS:
+            self.failed[name] = (sha256, reason)  # the newest last: a report keeps the latest
+        else:
+            self.seen.pop(name, None)  # due again on the next pass
 
     async def prefetch(self, name: str, spare: Spare) -> str:
         self.hold(name)
@@ -120,8 +143,8 @@ class Prefetcher:
         except NotLive:
             return "not_live"  # retired since the manifest was read
         except Exception as e:  # noqa: BLE001 - VersionMismatch, a bad adapter, S3: the first request reports it
-            self.reasons[name] = one_line(str(e)) or type(e).__name__
-            log.warning("prefetch of adapter %s failed: %s", names.shown(name), self.reasons[name])
+            self.reasons[name] = (one_line(str(e)) or type(e).__name__, isinstance(e, PERMANENT))
+            log.warning("prefetch of adapter %s failed: %s", names.shown(name), self.reasons[name][0])
             return "failed"
         finally:
             self.release(name)

@@ -42,7 +42,8 @@ def ask(stack: Stack, adapter: str | None = None) -> str:
 
 def reports(stack: Stack) -> list[InstanceReport]:
     listed = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=REPORTS_PREFIX).get("Contents", [])
-    return [parse_report(stack.s3.get_object(Bucket=stack.bucket, Key=o["Key"])["Body"].read()) for o in listed]
+    found = [parse_report(stack.s3.get_object(Bucket=stack.bucket, Key=o["Key"])["Body"].read()) for o in listed]
+    return [r for r in found if r is not None]
 
 
 def manifest(stack: Stack) -> dict:

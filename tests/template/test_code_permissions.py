@@ -215,8 +215,6 @@ def calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, dict]]:
         ("list_objects_v2", "s3:ListBucket", bucket, {"s3:prefix": "live/support-bot/"}),
         ("get_object", "s3:GetObject", obj("live/manifest.json"), {}),
         ("get_object", "s3:GetObject", obj("live/support-bot/adapter_model.safetensors"), {}),  # also ranged
-        ("put_object", "s3:PutObject", obj("live/_instances/ip-10-0-1-2-7-0a1b2c3d.json"), {}),  # its prefetch report
-        ("(SSE-KMS)", "kms:GenerateDataKey", key, {}),
         ("(SSE-KMS)", "kms:Decrypt", key, {})]]
     out += [("PipelineJobRole", *call) for call in [  # training/ (the hand-off step) and the jobs' channels
         ("(S3Prefix channels)", "s3:ListBucket", bucket, {"s3:prefix": "pipeline-inputs/support-bot/abc/train/"}),
@@ -271,6 +269,14 @@ def async_calls(r: Resolver, template: dict) -> list[tuple[str, str, str, str, d
     return out
 
 
+def live_manifest_calls(r: Resolver) -> list[tuple[str, str, str, str, dict]]:
+    """What ServingMode on-demand and async add: each container's prefetch report."""
+    bucket, key = r.getatt("AdapterBucket", "Arn"), r.getatt("AdapterKey", "Arn")
+    return [("EndpointExecutionRole", *call) for call in [
+        ("put_object", "s3:PutObject", f"{bucket}/live/_instances/ip-10-0-1-2-7-0a1b2c3d.json", {}),
+        ("(SSE-KMS)", "kms:GenerateDataKey", key, {})]]
+
+
 def test_every_call_of_the_code_is_allowed(expanded, r):
     roles = role_statements(expanded, r)
     refused = [f"{role}: {op} needs {action} on {resource} {context or ''}".strip()
@@ -286,8 +292,22 @@ def test_every_call_of_async_mode_is_allowed():
     roles = role_statements(template, r)
     refused = [f"{role}: {op} needs {action} on {resource} {context or ''}".strip()
                for role, op, action, resource, context in calls(r, template) + async_calls(r, template)
+               + live_manifest_calls(r) if not allowed(roles[role], action, resource, context)]
+    assert refused == []
+
+
+def test_every_call_of_on_demand_mode_is_allowed_and_inference_components_cannot_write_reports(expanded, r):
+    params = {**LONGEST, "ServingMode": "on-demand"}
+    template = expand(REPO / "template.yaml", params)
+    on_demand = Resolver(template, params)
+    roles = role_statements(template, on_demand)
+    refused = [f"{role}: {op} needs {action} on {resource} {context or ''}".strip()
+               for role, op, action, resource, context in calls(on_demand, template) + live_manifest_calls(on_demand)
                if not allowed(roles[role], action, resource, context)]
     assert refused == []
+    default = role_statements(expanded, r)  # inference-components: no container writes to the bucket
+    assert not any(allowed(default[role], action, resource, context)
+                   for role, op, action, resource, context in live_manifest_calls(r))
 
 
 def test_async_permissions_exist_only_in_async_mode_and_the_smoke_test_reads_only_its_own(expanded, r):

@@ -115,7 +115,6 @@ S3_WRITES = {
     ("DeployBaseFunctionRole", "live/", "s3:PutObject"), ("DeployBaseFunctionRole", "live/", "s3:DeleteObject"),
     *[(role, "live/_instances/", action) for role in ("DeployAdapterFunctionRole", "DeployBaseFunctionRole")
       for action in ("s3:PutObject", "s3:DeleteObject")],  # under their live/*
-    ("EndpointExecutionRole", "live/_instances/", "s3:PutObject"),  # each container's prefetch report only
     ("PipelineJobRole", "pipeline-runs/", "s3:PutObject"), ("PipelineJobRole", "adapters/", "s3:PutObject"),
 }
 
@@ -132,11 +131,19 @@ def test_who_writes_under_each_prefix_of_the_adapter_bucket(roles, r):
 
 
 ASYNC_PREFIXES = ["async/", "async/inputs/", "async/inputs/smoke/", "async/outputs/", "async/failures/"]
-ASYNC_WRITES = {  # ServingMode async adds: SageMaker's results, the smoke test's own requests
+REPORT_WRITES = {("EndpointExecutionRole", "live/_instances/", "s3:PutObject")}  # on-demand, async: prefetch reports
+ASYNC_WRITES = REPORT_WRITES | {  # ServingMode async adds: SageMaker's results, the smoke test's own requests
     ("EndpointExecutionRole", "async/outputs/", "s3:PutObject"),
     ("EndpointExecutionRole", "async/failures/", "s3:PutObject"),
     ("SmokeTestFunctionRole", "async/inputs/smoke/", "s3:PutObject"),
 }
+
+
+def test_who_writes_under_each_prefix_in_on_demand_mode():
+    params = {**LONGEST, "ServingMode": "on-demand"}
+    template = expand(REPO / "template.yaml", params)
+    r = Resolver(template, params)
+    assert writers(role_statements(template, r), r, PREFIXES + ASYNC_PREFIXES) == S3_WRITES | REPORT_WRITES
 
 
 def test_who_writes_under_each_prefix_in_async_mode():

@@ -8,6 +8,7 @@ import shutil
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,14 +19,16 @@ from loraplane_core.adapters.instance_reports import (
     MAX_REPORT_BYTES,
     REPORTS_PREFIX,
     InstanceReport,
-    Seen,
+    WrittenReport,
     parse_report,
     readiness,
     report_key,
 )
 from loraplane_core.adapters.live_manifest import MANIFEST_KEY
 from loraplane_core.deployment.serving_modes import OnDemand
-from loraplane_serving.instance_report import InstanceReporter, instance_id, report_body, reports_key
+from loraplane_serving.instance_report import InstanceReporter, instance_id, report_body, report_key_beside
+from loraplane_serving.manifest import LiveManifest
+from loraplane_serving.prefetch import MAX_ATTEMPTS
 
 from .test_manifest import Clock
 from .test_serving_fetch import Host, approvals  # noqa: F401 - the fixture
@@ -34,10 +37,10 @@ NOW = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.timezone.utc)
 SHA, OLD = "a" * 64, "b" * 64
 
 
-def seen(instance: str, etag: str | None, age: float = 1, failed: dict | None = None) -> Seen:
+def seen(instance: str, etag: str | None, age: float = 1, failed: dict | None = None) -> WrittenReport:
     report = InstanceReport(format=1, instance=instance, manifest_etag=etag,
                             failed={n: {"sha256": s, "reason": r} for n, (s, r) in (failed or {}).items()})
-    return Seen(report, NOW - datetime.timedelta(seconds=age))
+    return WrittenReport(report, NOW - datetime.timedelta(seconds=age))
 
 
 def ready(reports, instances=2, etag='"e2"', settled=False):
@@ -115,6 +118,15 @@ def test_what_the_container_writes_parses_back_within_the_bounds(failed, etag):
     assert all(report.failed[n].sha256 == failed[n][0] for n in report.failed)
 
 
+def test_a_report_of_long_non_ascii_reasons_keeps_the_latest_failures_within_the_bound():
+    failed = {f"a{i:03d}": (SHA, "é\u2028" * 300) for i in range(MAX_FAILED)}  # ~12 bytes a character in JSON
+    body = report_body("i1", '"e"', failed)
+    report = parse_report(body)
+    assert len(body) <= MAX_REPORT_BYTES and report is not None and 0 < len(report.failed) < MAX_FAILED
+    assert f"a{MAX_FAILED - 1:03d}" in report.failed and "a000" not in report.failed  # the oldest went
+    assert "\u2028" not in report.failed[f"a{MAX_FAILED - 1:03d}"].reason  # one line when read
+
+
 def test_oversized_or_deeply_nested_reports_are_refused():
     big = {"format": 1, "instance": "i", "failed": {}, "pad": "x" * MAX_REPORT_BYTES}
     assert parse_report(json.dumps(big).encode()) is None
@@ -126,7 +138,7 @@ def test_oversized_or_deeply_nested_reports_are_refused():
 def test_instance_ids_and_keys():
     ident = instance_id()
     assert InstanceReport(format=1, instance=ident).instance == ident and ident != instance_id()
-    assert reports_key(MANIFEST_KEY, ident) == report_key(ident) == f"{REPORTS_PREFIX}{ident}.json"
+    assert report_key_beside(MANIFEST_KEY, ident) == report_key(ident) == f"{REPORTS_PREFIX}{ident}.json"
 
 
 # -- the writer and the reader -------------------------------------------------------------------------
@@ -196,18 +208,22 @@ def test_the_control_plane_reads_the_reports_beside_the_manifest(bucket):
     assert OnDemand(Endpoint([0]), s3, "ep", name).status("helper")[0] == "InService"  # scaled to zero
 
 
+class Reporter:
+    def __init__(self):
+        self.reports = []
+
+    async def report(self, etag, failed):
+        self.reports.append((etag, dict(failed)))
+
+
 def test_the_prefetcher_reports_the_manifest_it_took_up_and_what_failed(approvals, adapter_cache):  # noqa: F811
     gate, source, publish_local, root = approvals
-    reports = []
-
-    async def report(etag, failed):
-        reports.append((etag, dict(failed)))
-
-    shutil.copytree(adapter_cache(seed=63, rank=32), root / "bad")  # rank above the limit
+    shutil.copytree(adapter_cache(seed=63, rank=32), root / "bad")  # rank above the limit: reported at once
     publish_local(a=root / "a", bad=root / "bad")
     gate.manifest.tagged = lambda: (gate.manifest.peek(), '"e1"')  # a local manifest has no ETag
-    prefetcher = Host().prefetcher(gate)
-    prefetcher.report = report
+    prefetcher, reporter = Host().prefetcher(gate), Reporter()
+    prefetcher.reporter = reporter
+    reports = reporter.reports
     assert asyncio.run(prefetcher.run_once()) == {"a": "fetched", "bad": "failed"}
     [(etag, failed)] = reports
     bad_sha = gate.manifest.peek().adapters["bad"].sha256
@@ -217,3 +233,72 @@ def test_the_prefetcher_reports_the_manifest_it_took_up_and_what_failed(approval
     publish_local(a=root / "a")  # retired
     asyncio.run(prefetcher.run_once())
     assert reports[-1][1] == {}
+
+
+def test_a_transient_failure_is_retried_before_it_is_reported(approvals, monkeypatch):  # noqa: F811
+    gate, source, publish_local, root = approvals
+    gate.manifest.tagged = lambda: (gate.manifest.peek(), '"e1"')
+    prefetcher, reporter = Host().prefetcher(gate), Reporter()
+    prefetcher.reporter = reporter
+    real_get, calls = gate.get, []
+
+    async def flaky(name, spare=None):
+        calls.append(name)
+        if name == "b":
+            raise OSError("S3 read timed out")
+        return await real_get(name, spare)
+
+    monkeypatch.setattr(gate, "get", flaky)
+    outcomes = [asyncio.run(prefetcher.run_once()) for _ in range(MAX_ATTEMPTS + 1)]
+    assert [o.get("b") for o in outcomes] == ["failed"] * MAX_ATTEMPTS + [None]  # then no more tries
+    # not taken up while b is retried; after the last attempt, taken up with b's failure
+    assert [etag for etag, _ in reporter.reports[:MAX_ATTEMPTS - 1]] == [None] * (MAX_ATTEMPTS - 1)
+    etag, failed = reporter.reports[MAX_ATTEMPTS - 1]
+    assert etag == '"e1"' and failed["b"][1] == "S3 read timed out"
+
+
+def test_a_malformed_manifest_is_never_reported_as_taken_up(tmp_path):
+    path = tmp_path / "manifest.json"
+    path.write_text("{not json")
+    manifest = LiveManifest(str(path), ttl=1)
+    manifest._read = lambda: (b"{not json", '"e9"')  # as S3 answers: a body and its ETag
+    manifest.get()
+    assert manifest.tagged()[1] is None
+
+
+def test_keep_alive_rewrites_the_last_report_while_no_pass_reports(bucket):
+    s3, name = bucket
+    reporter = InstanceReporter(f"s3://{name}/{MANIFEST_KEY}", client=s3, instance="i1")
+    reporter.beat = 0.2  # seconds, for the test (HEARTBEAT_SECONDS in service)
+    writes, real = [], reporter._put
+    reporter._put = lambda body: (writes.append(body), real(body))
+
+    async def scenario():
+        await reporter.report('"e1"', {})
+        task = asyncio.create_task(reporter.keep_alive())
+        for _ in range(200):  # up to 10 s on a slow machine; a rewrite comes after about 0.25 s
+            if len(writes) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert len(writes) >= 2 and set(writes) == {writes[0]}  # the same report, written again
+
+
+def test_a_report_that_cannot_be_read_is_ignored_not_fatal(bucket, caplog):
+    s3, name = bucket
+    mode = OnDemand(Endpoint([1]), s3, "ep", name)
+    etag = publish(s3, name, helper=SHA)
+    asyncio.run(InstanceReporter(f"s3://{name}/{MANIFEST_KEY}", client=s3, instance="i1").report(etag, {}))
+    s3.put_object(Bucket=name, Key=report_key("locked"), Body=b"{}")
+    real = s3.get_object
+
+    def get_object(**kw):  # as a report written with a customer key (SSE-C) or archived answers
+        if kw["Key"] == report_key("locked"):
+            raise ClientError({"Error": {"Code": "InvalidRequest", "Message": "SSE-C"}}, "GetObject")
+        return real(**kw)
+
+    s3.get_object = get_object
+    assert mode.status("helper") == ("InService", None) and mode.status("helper") == ("InService", None)
+    assert sum("locked" in r.getMessage() for r in caplog.records) == 1  # logged once per key

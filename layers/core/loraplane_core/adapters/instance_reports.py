@@ -9,9 +9,10 @@ A report is untrusted input to the control plane (any code in the container coul
 read only below MAX_REPORT_BYTES and validated; a report that does not parse is ignored."""
 import datetime
 import json
+import re
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loraplane_core.adapters.live_manifest import LIVE_PREFIX
 
@@ -23,6 +24,7 @@ MAX_REPORT_BYTES = 64 * 1024
 MAX_FAILED = 100  # failures one report lists (the first by name)
 MAX_REASON_CHARS = 300
 INSTANCE_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def report_key(instance: str) -> str:
@@ -33,6 +35,12 @@ class FailedPrefetch(BaseModel):
     model_config = ConfigDict(extra="ignore", defer_build=True)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     reason: str = Field(max_length=MAX_REASON_CHARS)
+
+    @field_validator("reason")
+    @classmethod
+    def one_line(cls, v: str) -> str:
+        """It reaches the deployment's error and the notification: no line breaks or control characters."""
+        return CONTROL.sub(" ", v)
 
 
 class InstanceReport(BaseModel):
@@ -54,13 +62,13 @@ def parse_report(raw: bytes) -> InstanceReport | None:
 
 
 @dataclass(frozen=True)
-class Seen:
+class WrittenReport:
     """A report and when S3 last wrote it (LastModified: S3's clock, not the container's)."""
     report: InstanceReport
     written: datetime.datetime
 
 
-def readiness(adapter: str, sha256: str, manifest_etag: str | None, reports: list[Seen], instances: int | None,
+def readiness(adapter: str, sha256: str, manifest_etag: str | None, reports: list[WrittenReport], instances: int | None,
               now: datetime.datetime, settled_by_timer: bool) -> tuple[str, str | None]:
     """InService | Publishing | Failed, with why, for `adapter` at `sha256` in the manifest whose
     ETag is `manifest_etag`. `instances`: what the endpoint runs now (None: unknown). Live once as

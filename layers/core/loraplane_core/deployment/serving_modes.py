@@ -13,11 +13,14 @@ import datetime
 import logging
 from urllib.parse import urlparse
 
+from botocore.exceptions import ClientError
+
 from loraplane_core.adapters.instance_reports import (
     FRESH_SECONDS,
     MAX_REPORT_BYTES,
     REPORTS_PREFIX,
-    Seen,
+    InstanceReport,
+    WrittenReport,
     parse_report,
     readiness,
 )
@@ -124,6 +127,7 @@ class OnDemand:
 
     def __init__(self, sm, s3, endpoint: str, bucket: str):
         self.sm, self.s3, self.endpoint, self.bucket = sm, s3, endpoint, bucket
+        self.ignored: set[str] = set()  # report keys already logged as ignored
 
     def base_ready(self) -> bool:
         endpoint = describe(self.sm.describe_endpoint, EndpointName=self.endpoint)
@@ -170,8 +174,9 @@ class OnDemand:
         now = datetime.datetime.now(datetime.timezone.utc)
         written = datetime.datetime.fromisoformat((manifest.updated_at or "1970-01-01T00:00:00Z").replace("Z", "+00:00"))
         settled = now >= written + datetime.timedelta(seconds=2 * DEFAULT_TTL_SECONDS + 1)
-        return readiness(adapter, manifest.adapters[adapter].sha256, etag, self.reports(now), self.instances(), now,
-                         settled)
+        reports = self.reports(now)
+        instances = self.instances() if reports else None  # without reports the timer decides: no need to ask
+        return readiness(adapter, manifest.adapters[adapter].sha256, etag, reports, instances, now, settled)
 
     def instances(self) -> int | None:
         """What the endpoint runs now (None: not known yet)."""
@@ -179,25 +184,31 @@ class OnDemand:
         counts = [v.get("CurrentInstanceCount") for v in (endpoint or {}).get("ProductionVariants") or []]
         return None if not counts or None in counts else sum(counts)
 
-    def reports(self, now: datetime.datetime) -> list[Seen]:
+    def reports(self, now: datetime.datetime) -> list[WrittenReport]:
         """The containers' prefetch reports written in the last FRESH_SECONDS (older ones: stopped
-        instances, not read). At most MAX_REPORTS, each read only if small enough."""
-        seen, paginator = [], self.s3.get_paginator("list_objects_v2")
+        instances, not read). At most MAX_REPORTS; one that is too large, unreadable (e.g. written
+        with a key of its own) or not a report is ignored, and logged once."""
+        found, paginator = [], self.s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=REPORTS_PREFIX,
                                        PaginationConfig={"MaxItems": MAX_REPORTS}):
             for o in page.get("Contents", []):
-                if (now - o["LastModified"]).total_seconds() > FRESH_SECONDS or o["Size"] > MAX_REPORT_BYTES:
+                if (now - o["LastModified"]).total_seconds() > FRESH_SECONDS:
                     continue
-                try:
-                    body = self.s3.get_object(Bucket=self.bucket, Key=o["Key"])["Body"].read(MAX_REPORT_BYTES + 1)
-                except self.s3.exceptions.NoSuchKey:
-                    continue  # expired meanwhile
-                report = parse_report(body)
+                report = self.read_report(o["Key"]) if o["Size"] <= MAX_REPORT_BYTES else None
                 if report is None:
-                    logger.warning("prefetch report s3://%s/%s is not a report: ignored", self.bucket, o["Key"])
+                    if o["Key"] not in self.ignored:
+                        logger.warning("prefetch report s3://%s/%s ignored: over %d bytes, unreadable or not a "
+                                       "report", self.bucket, o["Key"], MAX_REPORT_BYTES)
+                    self.ignored.add(o["Key"])
                     continue
-                seen.append(Seen(report, o["LastModified"]))
-        return seen
+                found.append(WrittenReport(report, o["LastModified"]))
+        return found
+
+    def read_report(self, key: str) -> InstanceReport | None:
+        try:
+            return parse_report(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read(MAX_REPORT_BYTES + 1))
+        except ClientError:  # NoSuchKey (expired meanwhile), AccessDenied, InvalidObjectState, SSE-C...
+            return None
 
     def remove(self, adapter: str) -> None:
         manifest = self.manifest()
