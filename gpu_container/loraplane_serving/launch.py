@@ -103,18 +103,25 @@ def _gpu_memory() -> int:
         return 0
 
 
-def _host_memory() -> int:
+# cgroup v2's limit ("max" when unlimited), then v1's (a huge number when unlimited): SageMaker's older
+# hosts (Amazon Linux 2) run containers under cgroup v1
+CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def _host_memory(limits: tuple[str, ...] = CGROUP_LIMITS) -> int:
     """Bytes of memory this process may use: the cgroup's limit (a container's) or the machine's."""
     try:
         machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
         machine = 0
-    try:
-        with open("/sys/fs/cgroup/memory.max") as f:
-            limit = f.read().strip()  # "max" when unlimited
-    except OSError:
-        return machine
-    return min(int(limit), machine) if limit.isdigit() and machine else machine
+    for path in limits:
+        try:
+            with open(path) as f:
+                limit = f.read().strip()
+        except OSError:
+            continue
+        return min(int(limit), machine) if limit.isdigit() and machine else machine
+    return machine
 
 
 def sagemaker_options(environ: dict[str, str]) -> ServeOptions:

@@ -191,3 +191,18 @@ def test_forget_during_fetch_and_cancelled_waiters(tmp_path, library, base_profi
     assert cache.resident() == []  # the forgotten fetch landed as retired, not as resident
     assert cache.take_retired(lambda name: False) == [("a", entry.path)]
     assert source.downloads.count(("a", "adapter_model.safetensors")) == 1
+
+
+def test_host_memory_reads_the_cgroup_limit_of_either_version(tmp_path):
+    from loraplane_serving import launch
+
+    machine = launch._host_memory(())
+    v1, v2 = tmp_path / "memory.limit_in_bytes", tmp_path / "memory.max"
+    v1.write_text(f"{2**30}\n")
+    assert launch._host_memory((str(tmp_path / "absent"), str(v1))) == min(2**30, machine)  # cgroup v1
+    v1.write_text("9223372036854771712\n")  # v1's "unlimited"
+    assert launch._host_memory((str(v1),)) == machine
+    v2.write_text("max\n")
+    assert launch._host_memory((str(v2), str(tmp_path / "absent"))) == machine
+    v2.write_text(f"{2**29}\n")
+    assert launch._host_memory((str(v2), str(v1))) == min(2**29, machine)  # v2 first
