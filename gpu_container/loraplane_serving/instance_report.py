@@ -25,6 +25,7 @@ from loraplane_core.adapters.instance_reports import (
 )
 
 log = logging.getLogger("loraplane.serving")
+STALLED_BEATS = 5  # no pass reported for this many heartbeats: keep_alive stops (a stuck pass)
 
 # adapter -> (sha256 of the live version, why its prefetch failed), oldest failure first
 PrefetchFailures = dict[str, tuple[str, str]]
@@ -65,8 +66,9 @@ class InstanceReporter:
         self._last: bytes | None = None
         self._written_at = 0.0
         self._failing = False
-        self._lock = asyncio.Lock()  # report and keep_alive: one write at a time, the newest body last
+        self._lock = asyncio.Lock()  # report and keep_alive: one write at a time
         self.beat = HEARTBEAT_SECONDS
+        self._reported_at = 0.0  # when a prefetch pass last reported
 
     @classmethod
     def for_manifest(cls, uri: str | None) -> "InstanceReporter | None":
@@ -74,16 +76,19 @@ class InstanceReporter:
 
     async def report(self, manifest_etag: str | None, failed: PrefetchFailures) -> bool:
         """After a prefetch pass. True if written now (the content changed, or the heartbeat is due)."""
+        self._reported_at = self.clock()
         async with self._lock:
             return await self._write(report_body(self.instance, manifest_etag, failed))
 
     async def keep_alive(self) -> None:
-        """Rewrites the last report every HEARTBEAT_SECONDS, also while a long prefetch pass runs (a big
-        download, a TTL above the heartbeat): the instance stays counted, with what it has taken up."""
+        """Rewrites the last report written every HEARTBEAT_SECONDS, also while a long prefetch pass runs
+        (a big download, a TTL above the heartbeat): the instance stays counted, with what it has taken
+        up. Not once passes have stopped reporting for STALLED_BEATS heartbeats: the report then goes
+        stale and the control plane stops waiting for this instance."""
         while True:
             await asyncio.sleep(self.beat / 4)
             async with self._lock:
-                if self._last is not None:
+                if self._last is not None and self.clock() - self._reported_at < STALLED_BEATS * self.beat:
                     await self._write(self._last)
 
     async def _write(self, body: bytes) -> bool:

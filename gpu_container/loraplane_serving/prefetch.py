@@ -4,7 +4,7 @@ the manifest, and loaded into a free CPU-tier slot of the engine if there is one
 request for it pays neither the download nor the validation.
 
 Bounds: at most `concurrency` fetches at once; one attempt per (adapter, sha256), up to
-MAX_ATTEMPTS on passes that follow for a transient failure (a failed one is left to the first
+MAX_ATTEMPTS, RETRY_GAP_SECONDS apart, for a transient failure (a failed one is left to the first
 request); the disk budget: a bulk change (the first read of a new container, or
 more than APPROVALS_PER_READ new versions at once: a restored manifest, every adapter re-attached)
 only fills free room and stops at the first adapter that does not fit; a few new versions (approvals)
@@ -13,6 +13,7 @@ without traffic (a 304 when unchanged). After each pass, `reporter` says which m
 and which versions failed (instance_report.py): the control plane marks a version live on it."""
 import asyncio
 import logging
+import time
 from collections import Counter
 from typing import Awaitable, Callable
 
@@ -29,6 +30,7 @@ log = logging.getLogger("loraplane.serving")
 
 DEFAULT_CONCURRENCY = 2
 MAX_ATTEMPTS = 3  # prefetches of one version before a transient failure is reported
+RETRY_GAP_SECONDS = 30.0  # between two of them: a throttling episode of a minute is ridden out
 PERMANENT = (AdapterRejected, AdapterNotFound)  # the adapter is invalid or not there: reported at once
 APPROVALS_PER_READ = 4  # more new versions than this in one manifest read: a bulk change
 MIN_INTERVAL = 1.0  # seconds between two reads, whatever the TTL
@@ -63,6 +65,8 @@ class Prefetcher:
         self.failed: PrefetchFailures = {}  # name -> (sha256, why) of live versions that could not be fetched
         self.reasons: dict[str, tuple[str, bool]] = {}  # why the last prefetch of a name failed, permanently?
         self.attempts: Counter[tuple[str, str]] = Counter()  # failed prefetches of (name, sha256)
+        self.retry_at: dict[tuple[str, str], float] = {}  # not tried again before (clock)
+        self.retry_gap, self.clock = RETRY_GAP_SECONDS, time.monotonic
         self.taken_up: str | None = None  # ETag of the last manifest whose every due version was tried
         self.passes = 0
 
@@ -85,13 +89,16 @@ class Prefetcher:
             return {}
         manifest, etag = self.gate.manifest.tagged()  # the pair: what this pass takes up is reported
         live = {name: adapter.sha256 for name, adapter in manifest.adapters.items()}
-        todo = due(live, self.seen)
         self.seen = {name: sha for name, sha in self.seen.items() if live.get(name) == sha}
+        self.attempts = Counter({key: n for key, n in self.attempts.items() if live.get(key[0]) == key[1]})
+        self.retry_at = {key: at for key, at in self.retry_at.items() if key in self.attempts}
+        now = self.clock()
+        todo = [name for name in due(live, self.seen) if self.retry_at.get((name, live[name]), 0) <= now]
         # a failure stands while its version is live and no request has fetched it since
         self.failed = {name: f for name, f in self.failed.items()
                        if live.get(name) == f[0] != self.gate.cache.resident_sha256(name)}
-        self.attempts = Counter({key: n for key, n in self.attempts.items() if live.get(key[0]) == key[1]})
-        bulk, self.passes = is_bulk(self.passes == 0, len(todo)), self.passes + 1
+        new_versions = sum((name, live[name]) not in self.attempts for name in todo)  # retries are not new
+        bulk, self.passes = is_bulk(self.passes == 0, new_versions), self.passes + 1
         spare, queue = spare_for(bulk, self.in_use), iter(todo)
         outcomes: dict[str, str] = {}
 
@@ -106,8 +113,8 @@ class Prefetcher:
                 if bulk and outcomes[name] == "no_room":
                     return  # a bulk change fills free room only: the rest would not fit either
         await asyncio.gather(*(worker() for _ in range(self.concurrency)))
-        if bulk:  # the ones left after the cache filled up are not taken up again
-            self.seen.update({name: live[name] for name in queue})
+        if bulk:  # the ones left after the cache filled up are not taken up again (retries: tried again)
+            self.seen.update({name: live[name] for name in queue if (name, live[name]) not in self.attempts})
         await self.tidy()
         if not due(live, self.seen):  # nothing left to retry: this manifest is taken up
             self.taken_up = etag
@@ -117,12 +124,13 @@ class Prefetcher:
 
     def note_failure(self, name: str, sha256: str) -> None:
         """A bad or missing adapter is reported at once; anything else (S3, KMS, the disk, a version
-        still being published) is tried again on the next passes, and reported after MAX_ATTEMPTS."""
+        still being published) is tried again RETRY_GAP_SECONDS later, and reported after MAX_ATTEMPTS."""
         reason, permanent = self.reasons.pop(name, ("failed", False))
         self.attempts[(name, sha256)] += 1
         if permanent or self.attempts[(name, sha256)] >= MAX_ATTEMPTS:
             self.failed[name] = (sha256, reason)  # the newest last: a report keeps the latest
         else:
+            self.retry_at[(name, sha256)] = self.clock() + self.retry_gap
             self.seen.pop(name, None)  # due again on the next pass
 
     async def prefetch(self, name: str, spare: Spare) -> str:

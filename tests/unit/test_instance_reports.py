@@ -119,7 +119,7 @@ def test_what_the_container_writes_parses_back_within_the_bounds(failed, etag):
 
 
 def test_a_report_of_long_non_ascii_reasons_keeps_the_latest_failures_within_the_bound():
-    failed = {f"a{i:03d}": (SHA, "é\u2028" * 300) for i in range(MAX_FAILED)}  # ~12 bytes a character in JSON
+    failed = {f"a{i:03d}": (SHA, "é\u2028" * 300) for i in range(MAX_FAILED)}  # 6 bytes a character in JSON
     body = report_body("i1", '"e"', failed)
     report = parse_report(body)
     assert len(body) <= MAX_REPORT_BYTES and report is not None and 0 < len(report.failed) < MAX_FAILED
@@ -235,26 +235,59 @@ def test_the_prefetcher_reports_the_manifest_it_took_up_and_what_failed(approval
     assert reports[-1][1] == {}
 
 
-def test_a_transient_failure_is_retried_before_it_is_reported(approvals, monkeypatch):  # noqa: F811
+def test_a_transient_failure_is_retried_before_it_is_reported(approvals, adapter_cache, monkeypatch):  # noqa: F811
     gate, source, publish_local, root = approvals
-    gate.manifest.tagged = lambda: (gate.manifest.peek(), '"e1"')
-    prefetcher, reporter = Host().prefetcher(gate), Reporter()
-    prefetcher.reporter = reporter
-    real_get, calls = gate.get, []
+    etag = ['"e1"']
+    gate.manifest.tagged = lambda: (gate.manifest.peek(), etag[0])
+    prefetcher, reporter, clock = Host().prefetcher(gate), Reporter(), Clock()
+    prefetcher.reporter, prefetcher.clock = reporter, clock
+    assert asyncio.run(prefetcher.run_once()) == {"a": "fetched", "b": "fetched"}
+    real_get = gate.get
 
     async def flaky(name, spare=None):
-        calls.append(name)
         if name == "b":
             raise OSError("S3 read timed out")
         return await real_get(name, spare)
 
     monkeypatch.setattr(gate, "get", flaky)
-    outcomes = [asyncio.run(prefetcher.run_once()) for _ in range(MAX_ATTEMPTS + 1)]
+    shutil.copytree(adapter_cache(seed=64), root / "b", dirs_exist_ok=True)  # a new version of b approved
+    publish_local(a=root / "a", b=root / "b")
+    etag[0] = '"e2"'
+    outcomes = []
+    for _ in range(MAX_ATTEMPTS + 1):
+        outcomes.append(asyncio.run(prefetcher.run_once()))
+        assert asyncio.run(prefetcher.run_once()) == {}  # not again before the gap has passed
+        clock.now += prefetcher.retry_gap
     assert [o.get("b") for o in outcomes] == ["failed"] * MAX_ATTEMPTS + [None]  # then no more tries
-    # not taken up while b is retried; after the last attempt, taken up with b's failure
-    assert [etag for etag, _ in reporter.reports[:MAX_ATTEMPTS - 1]] == [None] * (MAX_ATTEMPTS - 1)
-    etag, failed = reporter.reports[MAX_ATTEMPTS - 1]
-    assert etag == '"e1"' and failed["b"][1] == "S3 read timed out"
+    # meanwhile the instance still reports the manifest it took up before; then e2, with b's failure
+    taken_up = [e for e, _ in reporter.reports]
+    assert taken_up[1:2 * MAX_ATTEMPTS - 1] == ['"e1"'] * (2 * MAX_ATTEMPTS - 2)
+    etag_now, failed = reporter.reports[-1]
+    assert etag_now == '"e2"' and failed["b"][1] == "S3 read timed out"
+
+
+def test_run_keeps_the_report_alive_beside_the_passes(approvals):  # noqa: F811
+    gate = approvals[0]
+    started = []
+
+    class Alive(Reporter):
+        async def keep_alive(self):
+            started.append(True)
+            await asyncio.sleep(3600)
+
+    prefetcher = Host().prefetcher(gate)
+    prefetcher.reporter = Alive()
+
+    async def briefly():
+        task = asyncio.create_task(prefetcher.run())
+        for _ in range(200):
+            if started and prefetcher.reporter.reports:
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+
+    asyncio.run(briefly())
+    assert started and prefetcher.reporter.reports
 
 
 def test_a_malformed_manifest_is_never_reported_as_taken_up(tmp_path):
@@ -302,3 +335,46 @@ def test_a_report_that_cannot_be_read_is_ignored_not_fatal(bucket, caplog):
     s3.get_object = get_object
     assert mode.status("helper") == ("InService", None) and mode.status("helper") == ("InService", None)
     assert sum("locked" in r.getMessage() for r in caplog.records) == 1  # logged once per key
+
+
+def test_keep_alive_stops_once_passes_stop_reporting(bucket):
+    s3, name = bucket
+    clock = Clock()
+    reporter = InstanceReporter(f"s3://{name}/{MANIFEST_KEY}", client=s3, clock=clock, instance="i1")
+    reporter.beat = 0.2
+    writes, real = [], reporter._put
+    reporter._put = lambda body: (writes.append(body), real(body))
+
+    async def scenario():
+        await reporter.report('"e1"', {})
+        clock.now += 100  # no pass has reported for 500 heartbeats: a stuck pass
+        task = asyncio.create_task(reporter.keep_alive())
+        await asyncio.sleep(0.5)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert len(writes) == 1  # the report is left to go stale
+
+
+def test_throttling_on_a_report_is_raised_for_the_step_to_retry(bucket):
+    s3, name = bucket
+    mode = OnDemand(Endpoint([1]), s3, "ep", name)
+    etag = publish(s3, name, helper=SHA)
+    asyncio.run(InstanceReporter(f"s3://{name}/{MANIFEST_KEY}", client=s3, instance="i1").report(etag, {}))
+    real = s3.get_object
+
+    def get_object(**kw):
+        if kw["Key"] == report_key("i1"):
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "reduce your request rate"}}, "GetObject")
+        return real(**kw)
+
+    s3.get_object = get_object
+    with pytest.raises(ClientError):
+        mode.status("helper")
+
+
+def test_an_endpoint_scaled_to_zero_does_not_wait_for_the_timer(bucket):
+    s3, name = bucket
+    publish(s3, name, helper=SHA)  # written an hour ahead: the timer has not passed, and no report
+    assert OnDemand(Endpoint([0]), s3, "ep", name).status("helper")[0] == "InService"
+    assert OnDemand(Endpoint([1]), s3, "ep", name).status("helper")[0] == "Publishing"

@@ -18,10 +18,10 @@ from loraplane_core.adapters.live_manifest import LIVE_PREFIX
 
 # "_" is not allowed in adapter names (upload_layout.ADAPTER_NAME_RE): no adapter's live/<name>/ folder
 REPORTS_PREFIX = f"{LIVE_PREFIX}_instances/"
-HEARTBEAT_SECONDS = 60  # a container rewrites its report at least this often (and whenever it changes)
+HEARTBEAT_SECONDS = 60  # a container rewrites its report after this long (60-75 s; and whenever it changes)
 FRESH_SECONDS = 150  # a report older than this is of an instance that stopped (2.5 heartbeats)
 MAX_REPORT_BYTES = 64 * 1024
-MAX_FAILED = 100  # failures one report lists (the first by name)
+MAX_FAILED = 100  # failures one report lists (the latest)
 MAX_REASON_CHARS = 300
 INSTANCE_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")

@@ -45,6 +45,10 @@ from loraplane_core.settings import MODEL_VARIANT_MODES, Settings
 
 logger = logging.getLogger(__name__)
 MAX_REPORTS = 1000  # prefetch reports read per status check: far above any endpoint's instance count
+IGNORED_REPORTS: set[str] = set()  # keys already logged as ignored, while this Lambda environment lives
+# expired meanwhile; written with a key of its own (SSE-C, a KMS key we may not use); archived
+UNREADABLE_REPORT = {"NoSuchKey", "AccessDenied", "KMS.AccessDeniedException", "InvalidRequest",
+                     "InvalidObjectState"}
 
 def invoke_args(serving_mode: str, endpoint: str, adapter: str | None) -> dict:
     """The InvokeEndpoint arguments that reach an adapter (or, with None, the base model); async:
@@ -127,7 +131,6 @@ class OnDemand:
 
     def __init__(self, sm, s3, endpoint: str, bucket: str):
         self.sm, self.s3, self.endpoint, self.bucket = sm, s3, endpoint, bucket
-        self.ignored: set[str] = set()  # report keys already logged as ignored
 
     def base_ready(self) -> bool:
         endpoint = describe(self.sm.describe_endpoint, EndpointName=self.endpoint)
@@ -175,7 +178,8 @@ class OnDemand:
         written = datetime.datetime.fromisoformat((manifest.updated_at or "1970-01-01T00:00:00Z").replace("Z", "+00:00"))
         settled = now >= written + datetime.timedelta(seconds=2 * DEFAULT_TTL_SECONDS + 1)
         reports = self.reports(now)
-        instances = self.instances() if reports else None  # without reports the timer decides: no need to ask
+        # without reports the timer decides: ask only while it has not, for an endpoint scaled to zero
+        instances = self.instances() if reports or not settled else None
         return readiness(adapter, manifest.adapters[adapter].sha256, etag, reports, instances, now, settled)
 
     def instances(self) -> int | None:
@@ -196,19 +200,22 @@ class OnDemand:
                     continue
                 report = self.read_report(o["Key"]) if o["Size"] <= MAX_REPORT_BYTES else None
                 if report is None:
-                    if o["Key"] not in self.ignored:
+                    if o["Key"] not in IGNORED_REPORTS and len(IGNORED_REPORTS) < MAX_REPORTS:  # once, bounded
                         logger.warning("prefetch report s3://%s/%s ignored: over %d bytes, unreadable or not a "
                                        "report", self.bucket, o["Key"], MAX_REPORT_BYTES)
-                    self.ignored.add(o["Key"])
+                        IGNORED_REPORTS.add(o["Key"])
                     continue
                 found.append(WrittenReport(report, o["LastModified"]))
         return found
 
     def read_report(self, key: str) -> InstanceReport | None:
+        """None for a report this role can never read; throttling and 5xx raise (the step retries)."""
         try:
             return parse_report(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read(MAX_REPORT_BYTES + 1))
-        except ClientError:  # NoSuchKey (expired meanwhile), AccessDenied, InvalidObjectState, SSE-C...
-            return None
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in UNREADABLE_REPORT:
+                return None
+            raise
 
     def remove(self, adapter: str) -> None:
         manifest = self.manifest()
