@@ -22,6 +22,7 @@ from loraplane_core.adapters.instance_reports import (
     MAX_FAILED,
     MAX_REASON_CHARS,
     MAX_REPORT_BYTES,
+    report_key,
 )
 
 log = logging.getLogger("loraplane.serving")
@@ -36,11 +37,6 @@ def instance_id() -> str:
     (a restarted server is a new reporter; the old report goes stale)."""
     host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:80] or "host"
     return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
-
-
-def report_key_beside(manifest_key: str, instance: str) -> str:
-    folder = manifest_key.rpartition("/")[0]
-    return f"{folder}/_instances/{instance}.json" if folder else f"_instances/{instance}.json"
 
 
 def report_body(instance: str, manifest_etag: str | None, failed: PrefetchFailures) -> bytes:
@@ -61,7 +57,7 @@ class InstanceReporter:
                  instance: str | None = None):
         parsed = urlparse(manifest_uri)
         self.instance = instance or instance_id()
-        self.bucket, self.key = parsed.netloc, report_key_beside(parsed.path.lstrip("/"), self.instance)
+        self.bucket, self.key = parsed.netloc, report_key(self.instance, parsed.path.lstrip("/"))
         self._s3, self.clock = client, clock
         self._last: bytes | None = None
         self._written_at = 0.0

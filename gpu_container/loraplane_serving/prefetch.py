@@ -14,7 +14,6 @@ and which versions failed (instance_report.py): the control plane marks a versio
 import asyncio
 import logging
 import time
-from collections import Counter
 from typing import Awaitable, Callable
 
 from loraplane_core.adapters.reasons import AdapterRejected
@@ -63,9 +62,8 @@ class Prefetcher:
         self.load, self.tidy, self.concurrency, self.reporter = load, tidy, max(1, concurrency), reporter
         self.seen: dict[str, str] = {}  # name -> sha256 taken up; only names the manifest lists
         self.failed: PrefetchFailures = {}  # name -> (sha256, why) of live versions that could not be fetched
-        self.reasons: dict[str, tuple[str, bool]] = {}  # why the last prefetch of a name failed, permanently?
-        self.attempts: Counter[tuple[str, str]] = Counter()  # failed prefetches of (name, sha256)
-        self.retry_at: dict[tuple[str, str], float] = {}  # not tried again before (clock)
+        # (name, sha256) -> (failed prefetches, not tried again before: clock) of live versions
+        self.retries: dict[tuple[str, str], tuple[int, float]] = {}
         self.retry_gap, self.clock = RETRY_GAP_SECONDS, time.monotonic
         self.taken_up: str | None = None  # ETag of the last manifest whose every due version was tried
         self.passes = 0
@@ -90,14 +88,13 @@ class Prefetcher:
         manifest, etag = self.gate.manifest.tagged()  # the pair: what this pass takes up is reported
         live = {name: adapter.sha256 for name, adapter in manifest.adapters.items()}
         self.seen = {name: sha for name, sha in self.seen.items() if live.get(name) == sha}
-        self.attempts = Counter({key: n for key, n in self.attempts.items() if live.get(key[0]) == key[1]})
-        self.retry_at = {key: at for key, at in self.retry_at.items() if key in self.attempts}
+        self.retries = {key: r for key, r in self.retries.items() if live.get(key[0]) == key[1]}
         now = self.clock()
-        todo = [name for name in due(live, self.seen) if self.retry_at.get((name, live[name]), 0) <= now]
+        todo = [name for name in due(live, self.seen) if self.retries.get((name, live[name]), (0, 0.0))[1] <= now]
         # a failure stands while its version is live and no request has fetched it since
         self.failed = {name: f for name, f in self.failed.items()
                        if live.get(name) == f[0] != self.gate.cache.resident_sha256(name)}
-        new_versions = sum((name, live[name]) not in self.attempts for name in todo)  # retries are not new
+        new_versions = sum((name, live[name]) not in self.retries for name in todo)  # retries are not new
         bulk, self.passes = is_bulk(self.passes == 0, new_versions), self.passes + 1
         spare, queue = spare_for(bulk, self.in_use), iter(todo)
         outcomes: dict[str, str] = {}
@@ -105,16 +102,14 @@ class Prefetcher:
         async def worker() -> None:
             for name in queue:  # shared by the workers: each name once
                 self.seen[name] = live[name]
-                outcomes[name] = await self.prefetch(name, spare)
-                metrics.PREFETCHES.labels(outcomes[name]).inc()
                 self.failed.pop(name, None)
-                if outcomes[name] == "failed":
-                    self.note_failure(name, live[name])
+                outcomes[name] = await self.prefetch(name, live[name], spare)
+                metrics.PREFETCHES.labels(outcomes[name]).inc()
                 if bulk and outcomes[name] == "no_room":
                     return  # a bulk change fills free room only: the rest would not fit either
         await asyncio.gather(*(worker() for _ in range(self.concurrency)))
         if bulk:  # the ones left after the cache filled up are not taken up again (retries: tried again)
-            self.seen.update({name: live[name] for name in queue if (name, live[name]) not in self.attempts})
+            self.seen.update({name: live[name] for name in queue if (name, live[name]) not in self.retries})
         await self.tidy()
         if not due(live, self.seen):  # nothing left to retry: this manifest is taken up
             self.taken_up = etag
@@ -122,18 +117,17 @@ class Prefetcher:
             await self.reporter.report(self.taken_up, self.failed)
         return outcomes
 
-    def note_failure(self, name: str, sha256: str) -> None:
+    def note_failure(self, name: str, sha256: str, reason: str, permanent: bool) -> None:
         """A bad or missing adapter is reported at once; anything else (S3, KMS, the disk, a version
         still being published) is tried again RETRY_GAP_SECONDS later, and reported after MAX_ATTEMPTS."""
-        reason, permanent = self.reasons.pop(name, ("failed", False))
-        self.attempts[(name, sha256)] += 1
-        if permanent or self.attempts[(name, sha256)] >= MAX_ATTEMPTS:
+        tries = self.retries.get((name, sha256), (0, 0.0))[0] + 1
+        self.retries[(name, sha256)] = (tries, self.clock() + self.retry_gap)
+        if permanent or tries >= MAX_ATTEMPTS:
             self.failed[name] = (sha256, reason)  # the newest last: a report keeps the latest
         else:
-            self.retry_at[(name, sha256)] = self.clock() + self.retry_gap
-            self.seen.pop(name, None)  # due again on the next pass
+            self.seen.pop(name, None)  # due again once the gap has passed
 
-    async def prefetch(self, name: str, spare: Spare) -> str:
+    async def prefetch(self, name: str, sha256: str, spare: Spare) -> str:
         self.hold(name)
         try:
             entry, hit = await self.gate.get(name, spare)
@@ -151,8 +145,9 @@ class Prefetcher:
         except NotLive:
             return "not_live"  # retired since the manifest was read
         except Exception as e:  # noqa: BLE001 - VersionMismatch, a bad adapter, S3: the first request reports it
-            self.reasons[name] = (one_line(str(e)) or type(e).__name__, isinstance(e, PERMANENT))
-            log.warning("prefetch of adapter %s failed: %s", names.shown(name), self.reasons[name][0])
+            reason = one_line(str(e)) or type(e).__name__
+            log.warning("prefetch of adapter %s failed: %s", names.shown(name), reason)
+            self.note_failure(name, sha256, reason, isinstance(e, PERMANENT))
             return "failed"
         finally:
             self.release(name)

@@ -26,7 +26,7 @@ from loraplane_core.adapters.instance_reports import (
 )
 from loraplane_core.adapters.live_manifest import MANIFEST_KEY
 from loraplane_core.deployment.serving_modes import OnDemand
-from loraplane_serving.instance_report import InstanceReporter, instance_id, report_body, report_key_beside
+from loraplane_serving.instance_report import InstanceReporter, instance_id, report_body
 from loraplane_serving.manifest import LiveManifest
 from loraplane_serving.prefetch import MAX_ATTEMPTS
 
@@ -138,7 +138,10 @@ def test_oversized_or_deeply_nested_reports_are_refused():
 def test_instance_ids_and_keys():
     ident = instance_id()
     assert InstanceReport(format=1, instance=ident).instance == ident and ident != instance_id()
-    assert report_key_beside(MANIFEST_KEY, ident) == report_key(ident) == f"{REPORTS_PREFIX}{ident}.json"
+    assert report_key(ident, MANIFEST_KEY) == report_key(ident) == f"{REPORTS_PREFIX}{ident}.json"
+    assert report_key(ident, "team/manifest.json") == f"team/_instances/{ident}.json"
+    assert report_key(ident, "manifest.json") == f"_instances/{ident}.json"
+    assert InstanceReporter(f"s3://b/{MANIFEST_KEY}", instance=ident).key == report_key(ident)
 
 
 # -- the writer and the reader -------------------------------------------------------------------------

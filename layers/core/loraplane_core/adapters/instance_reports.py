@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from loraplane_core.adapters.live_manifest import LIVE_PREFIX
+from loraplane_core.adapters.live_manifest import LIVE_PREFIX, MANIFEST_KEY
 
 # "_" is not allowed in adapter names (upload_layout.ADAPTER_NAME_RE): no adapter's live/<name>/ folder
-REPORTS_PREFIX = f"{LIVE_PREFIX}_instances/"
+REPORTS_FOLDER = "_instances/"
+REPORTS_PREFIX = f"{LIVE_PREFIX}{REPORTS_FOLDER}"
 HEARTBEAT_SECONDS = 60  # a container rewrites its report after this long (60-75 s; and whenever it changes)
 FRESH_SECONDS = 150  # a report older than this is of an instance that stopped (2.5 heartbeats)
 MAX_REPORT_BYTES = 64 * 1024
@@ -27,8 +28,15 @@ INSTANCE_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def report_key(instance: str) -> str:
-    return f"{REPORTS_PREFIX}{instance}.json"
+def report_key(instance: str, manifest_key: str = MANIFEST_KEY) -> str:
+    """Beside the manifest: live/_instances/<instance>.json for the control plane's live/manifest.json."""
+    folder = manifest_key.rpartition("/")[0]
+    return f"{folder}/{REPORTS_FOLDER}{instance}.json" if folder else f"{REPORTS_FOLDER}{instance}.json"
+
+
+def is_fresh(written: datetime.datetime, now: datetime.datetime) -> bool:
+    """Written lately enough to be a running instance's (an older report is a stopped one's)."""
+    return (now - written).total_seconds() <= FRESH_SECONDS
 
 
 class FailedPrefetch(BaseModel):
@@ -78,7 +86,7 @@ def readiness(adapter: str, sha256: str, manifest_etag: str | None, reports: lis
     covers every instance when none reports (an image from before the reports, or prefetch off)."""
     if instances == 0:
         return "InService", "no instance runs (scaled to zero): each one fetches the live adapters when it starts"
-    fresh = [s.report for s in reports if (now - s.written).total_seconds() <= FRESH_SECONDS]
+    fresh = [s.report for s in reports if is_fresh(s.written, now)]
     taken_up = [r for r in fresh if manifest_etag is not None and r.manifest_etag == manifest_etag]
     for r in taken_up:
         failure = r.failed.get(adapter)

@@ -16,11 +16,11 @@ from urllib.parse import urlparse
 from botocore.exceptions import ClientError
 
 from loraplane_core.adapters.instance_reports import (
-    FRESH_SECONDS,
     MAX_REPORT_BYTES,
     REPORTS_PREFIX,
     InstanceReport,
     WrittenReport,
+    is_fresh,
     parse_report,
     readiness,
 )
@@ -189,14 +189,14 @@ class OnDemand:
         return None if not counts or None in counts else sum(counts)
 
     def reports(self, now: datetime.datetime) -> list[WrittenReport]:
-        """The containers' prefetch reports written in the last FRESH_SECONDS (older ones: stopped
+        """The containers' prefetch reports written lately (`is_fresh`; older ones: stopped
         instances, not read). At most MAX_REPORTS; one that is too large, unreadable (e.g. written
         with a key of its own) or not a report is ignored, and logged once."""
         found, paginator = [], self.s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=REPORTS_PREFIX,
                                        PaginationConfig={"MaxItems": MAX_REPORTS}):
             for o in page.get("Contents", []):
-                if (now - o["LastModified"]).total_seconds() > FRESH_SECONDS:
+                if not is_fresh(o["LastModified"], now):
                     continue
                 report = self.read_report(o["Key"]) if o["Size"] <= MAX_REPORT_BYTES else None
                 if report is None:
