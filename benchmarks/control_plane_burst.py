@@ -9,8 +9,8 @@ its own sha256), every `--invalid-every`-th with a truncated safetensors file (m
 both files put by 32 threads. Then the catalog is polled until every adapter has an outcome.
 Checks: every adapter registered or rejected (none lost, none failed), the right outcome for each,
 one registry version per adapter (none duplicated). Approvals: M registered versions approved at
-once; time until all are live, every deployment execution succeeded, and the endpoint lock's
-record shows the changes one at a time (never two holders).
+once; time until all are live, every deployment execution succeeded, and how many lock acquisitions
+carried them out (lock batching: one holder carries up to ten decisions).
 """
 import argparse
 import io
@@ -169,15 +169,34 @@ def burst_approvals(stack, args, registered: list[str]) -> None:
         wait_until(all_live, timeout=args.timeout, interval=1, what="every approved adapter to be live")
     except TimeoutError as e:
         print(f"   {e}")
-    executions = Counter()
+    def settled():  # waiting executions end once they read the outcome their holder settled
+        running = sfn.list_executions(stateMachineArn=out["DeployStateMachineArn"], statusFilter="RUNNING")
+        return not running["executions"]
+
+    try:
+        wait_until(settled, timeout=300, interval=1, what="every deployment execution to end")
+    except TimeoutError as e:
+        print(f"   {e}")
+    executions, endings = Counter(), Counter()
     for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=out["DeployStateMachineArn"]):
         for e in page["executions"]:
             executions[e["status"]] += 1
+            if e["status"] != "RUNNING":
+                endings[last_state(sfn, e["executionArn"])] += 1
     times = sorted(done_at.values())
     print(f"   live {len(done_at)}/{len(chosen)}; time to all live {times[-1] if times else float('nan'):.1f} s; "
           f"first live after {times[0] if times else float('nan'):.1f} s; "
           f"{len(times) / max(times[-1], 1e-9) if times else 0:.2f} adapters/s")
     print(f"   deployment executions by status: {dict(executions)}", flush=True)
+    # Lock batching: "Deployed" took the lock; "DeployedInBatch" went live under another's acquisition.
+    print(f"   deployment executions by final state: {dict(endings)}; lock acquisitions for the approvals: "
+          f"{endings['Deployed'] - 1} (the base model's deployment is the other)", flush=True)
+
+
+def last_state(sfn, execution_arn: str) -> str:
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    return entered[-1] if entered else "?"
 
 
 def main() -> int:

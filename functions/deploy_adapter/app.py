@@ -1,9 +1,16 @@
-"""Adapter decisions on the endpoint: apply (go live / retire), check until in service, roll back."""
+"""Adapter decisions on the endpoint: apply (go live / retire), check until in service, roll back;
+settle the queued decisions carried out with them (lock batching)."""
 from aws_lambda_powertools import Logger, Metrics
 
 from loraplane_core.aws import clients
 from loraplane_core.deployment import steps
-from loraplane_core.deployment.payloads import AdapterRequest, ApplyAdapter, CheckAdapter, RollBackAdapter
+from loraplane_core.deployment.payloads import (
+    AdapterRequest,
+    ApplyAdapter,
+    CheckAdapter,
+    RollBackAdapter,
+    SettleRiders,
+)
 from loraplane_core.event_parser import event_parser
 from loraplane_core.observability import emit
 from loraplane_core.settings import Settings
@@ -11,7 +18,8 @@ from loraplane_core.settings import Settings
 logger, metrics = Logger(), Metrics()
 SETTINGS = Settings.from_env()
 CLIENTS = clients(SETTINGS)
-STEPS = {ApplyAdapter: steps.apply_adapter, CheckAdapter: steps.check_adapter, RollBackAdapter: steps.rollback_adapter}
+STEPS = {ApplyAdapter: steps.apply_adapter, CheckAdapter: steps.check_adapter, RollBackAdapter: steps.rollback_adapter,
+         SettleRiders: steps.settle_riders}
 
 
 @logger.inject_lambda_context

@@ -24,4 +24,6 @@ def lambda_handler(request: SmokeRequest, context) -> dict:
         emit("SmokeTest", result="failed")  # the alarm <project>-<id>-smoke-test-failed
         raise
     emit("SmokeTest", result="passed")
+    for rider in result.riders.values():  # decisions carried out with this one (lock batching)
+        emit("SmokeTest", result="failed" if rider.error else "passed")
     return result.model_dump(mode="json")

@@ -137,15 +137,18 @@ def adapters(ctx: Context) -> dict:
 
 
 def lock(ctx: Context) -> dict:
+    from loraplane_core.deployment.decision_queue import waiting
     from loraplane_core.deployment.endpoint_lock import holder
 
     held = holder(ctx.table(), ctx.endpoint)
+    queued = [q for q in waiting(ctx.table(), ctx.endpoint) if "outcome" not in q]
     if not held:
-        return {"held": False}
+        return {"held": False, "queued": len(queued)}
     taken, expires = int(held.get("taken_at", 0)), int(held.get("expires_at", 0))
     return {"held": True, "owner": held.get("owner"), "taken_at": iso(taken) if taken else None,
             "age_seconds": seconds_since(ctx, taken) if taken else None, "expires_at": iso(expires),
-            "expired": expires < ctx.now.timestamp()}
+            "expired": expires < ctx.now.timestamp(), "queued": len(queued),
+            "carried_by_holder": sum(1 for q in queued if q.get("claimed_by") == held.get("owner"))}
 
 
 def executions(ctx: Context) -> dict:
@@ -280,11 +283,14 @@ def lines_of(key: str, section) -> list[str]:
             f"{a['name']:<{width}}  v{a['version'] if a['version'] is not None else '?'}  "
             f"sha256 {(a['sha256'] or '?')[:12]}" for a in section["live"]]
     if key == "lock":
+        queued = [f"{section['queued']} adapter decisions waiting"
+                  + (f", {section['carried_by_holder']} carried out by the holder" if section.get("carried_by_holder")
+                     else "")] if section.get("queued") else []
         if not section["held"]:
-            return ["free"]
+            return ["free", *queued]
         note = " (expired: the next deployment takes it over)" if section["expired"] else \
             f" (expires {section['expires_at']})"
-        return [f"held by {section['owner']} for {age(section['age_seconds'])}{note}"]
+        return [f"held by {section['owner']} for {age(section['age_seconds'])}{note}", *queued]
     if key == "executions":
         out = []
         for kind in MACHINES:

@@ -69,7 +69,7 @@ def test_approve_then_reject_by_name_and_status_follows(stack, registered, capsy
     [live] = [a for a in report["adapters"]["live"] if a["name"] == ADAPTER]
     assert live["version"] == version and live["sha256"] == registered["sha256"]
     assert live["invoke"]["EndpointName"] == stack.outputs["EndpointName"] and live["invoke"]["InferenceComponentName"]
-    assert isinstance(report["lock"]["held"], bool)
+    assert isinstance(report["lock"]["held"], bool) and isinstance(report["lock"]["queued"], int)
     assert set(report["executions"]) >= {"ingest", "deploy"}
     assert {"ingest", "deploy"} == set(report["dead_letters"])
     assert isinstance(report["failures"]["recent"], list)

@@ -41,6 +41,12 @@ def version(n: int, state: str) -> decisions.VersionView:
                                  approved_at=f"2026-01-01T1{n}:00:00+00:00")
 
 
+class EmptyQueue:
+    """No decision waits for the lock (lock batching: test_lock_batching.py)."""
+    def claim(self, *a, **k):
+        return []
+
+
 def fake_world(monkeypatch, served: dict[str, str], *versions: decisions.VersionView) -> FlakyMode:
     """The step's stores and services as fakes: this serving mode, this snapshot, the lock held."""
     mode = FlakyMode(served)
@@ -48,6 +54,7 @@ def fake_world(monkeypatch, served: dict[str, str], *versions: decisions.Version
     monkeypatch.setattr(steps, "serving_mode", lambda c, s: mode)
     monkeypatch.setattr(steps.snapshots, "adapter_snapshot", lambda c, s, change: snap)
     monkeypatch.setattr(steps.endpoint_lock, "ensure_held", lambda *a, **k: None)
+    monkeypatch.setattr(steps, "decision_queue", EmptyQueue())
     return mode
 
 

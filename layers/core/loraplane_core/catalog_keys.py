@@ -1,5 +1,5 @@
 """Every key of the catalog table, built here and nowhere else (tests/unit/test_catalog_keys.py
-checks that no other module spells one). One table, six key families:
+checks that no other module spells one). One table, seven key families:
 
 | pk                     | sk                        | what                                          | written by          |
 | ---------------------- | ------------------------- | --------------------------------------------- | ------------------- |
@@ -9,6 +9,7 @@ checks that no other module spells one). One table, six key families:
 | endpoint#<endpoint>    | base                      | the base model the endpoint serves            | deployment          |
 | package#<package ARN>  | approval                  | the last registry status acted on             | deployment          |
 | lock#<endpoint>        | lock                      | the endpoint lock (lease)                     | deployment, cleanup |
+| queue#<endpoint>       | decision#<start>#<exec>   | an adapter decision waiting for the lock      | deployment          |
 """
 from typing import TypedDict
 
@@ -71,3 +72,16 @@ def approval_key(package_arn: str) -> Key:
 
 def lock_key(endpoint: str) -> Key:
     return {"pk": f"lock#{endpoint}", "sk": "lock"}
+
+
+QUEUE, DECISION = "queue#", "decision#"
+
+
+def queue_key(endpoint: str, started_at: str, execution: str) -> Key:
+    """Oldest first: `started_at` is the execution's start (ISO 8601 UTC), so sk order is queue order."""
+    return {"pk": f"{QUEUE}{endpoint}", "sk": f"{DECISION}{started_at}#{execution}"}
+
+
+def queue_condition(endpoint: str):
+    """KeyConditionExpression: the decisions waiting for one endpoint's lock."""
+    return Condition("pk").eq(f"{QUEUE}{endpoint}") & Condition("sk").begins_with(DECISION)

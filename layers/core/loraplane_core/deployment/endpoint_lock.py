@@ -3,12 +3,15 @@
 The lease expires (a crashed execution cannot block the endpoint forever) after longer than any
 deployment may take; its owner is the Step Functions execution name, so a retried acquire by the
 same execution succeeds. The AcquireEndpointLock / ReleaseEndpointLock tasks are here too (the
-endpoint_lock function imports this module, not all of deployment/steps.py: cold start)."""
+endpoint_lock function imports this module, not all of deployment/steps.py: cold start). While an
+adapter decision waits, it sits in the decision queue, where the holder may carry it out for it
+(decision_queue.py)."""
 import datetime
 import time
 
 from loraplane_core.aws import AwsClients
 from loraplane_core.catalog_keys import lock_key
+from loraplane_core.deployment import decision_queue
 from loraplane_core.deployment.payloads import AcquireLock, LockResult, ReleaseLock
 from loraplane_core.errors import LockLost, LockTimeout
 from loraplane_core.settings import LockSettings
@@ -65,13 +68,34 @@ def waited_seconds(started_at: str | None, now: datetime.datetime | None = None)
 
 
 def acquire_lock(c: AwsClients, s: LockSettings, request: AcquireLock) -> LockResult:
+    """Takes the lock, or says to wait; an adapter decision waits in the queue, and ends with the
+    outcome a holder settled it with (`batched`) instead of taking the lock."""
     table, endpoint = c.catalog, s.endpoint_name
+    queues = request.change is not None and request.change.kind == "adapter" and bool(request.started_at)
+    queued = decision_queue.read(table, endpoint, request.owner, request.started_at) if queues else None
+    if queued and queued.get("outcome"):
+        decision_queue.drop(table, endpoint, request.owner, request.started_at)
+        return settled(queued)
     if acquire(table, endpoint, request.owner, lease_seconds=lease_for(s.deployment_timeout_seconds)):
+        if queues and (queued := decision_queue.take_back(table, endpoint, request.owner, request.started_at)):
+            release(table, endpoint, request.owner)  # settled between the read and the acquire
+            return settled(queued)
         return LockResult(acquired=True)
     if waited_seconds(request.started_at) > s.lock_wait_seconds:
         held = holder(table, endpoint) or {}
-        raise LockTimeout(f"{endpoint} is held by {held.get('owner')} for longer than {s.lock_wait_seconds}s")
+        # A decision the holder has taken on waits for its outcome (the holder's lease bounds it).
+        if not queued or decision_queue.drop_unless_claimed_by(table, endpoint, request.owner, request.started_at,
+                                                               held.get("owner")):
+            raise LockTimeout(f"{endpoint} is held by {held.get('owner')} for longer than {s.lock_wait_seconds}s")
+    elif queues and queued is None:
+        started = time.time() - waited_seconds(request.started_at)
+        decision_queue.enqueue(table, endpoint, request.owner, request.started_at, request.change,
+                               expires_at=int(started + s.lock_wait_seconds))
     return LockResult(acquired=False)
+
+
+def settled(queued: dict) -> LockResult:
+    return LockResult(acquired=False, batched=queued["outcome"], batched_by=queued.get("claimed_by"))
 
 
 def release_lock(c: AwsClients, s: LockSettings, request: ReleaseLock) -> LockResult:

@@ -1,9 +1,10 @@
 """The outcome of each deployment: version states in the catalog, and an SNS notification."""
 import json
+import logging
 
 from loraplane_core.aws import AwsClients
 from loraplane_core.catalog_keys import failure_key
-from loraplane_core.deployment import transitions, versions
+from loraplane_core.deployment import decision_queue, transitions, versions
 from loraplane_core.deployment.payloads import (
     AdapterPlan,
     AdapterRecord,
@@ -11,10 +12,13 @@ from loraplane_core.deployment.payloads import (
     DeploymentRecord,
     FailureRecord,
     Notified,
+    Rider,
+    SmokeResult,
 )
 from loraplane_core.errors import DEPLOYMENT_FAILURE_NAMES
 from loraplane_core.settings import Settings
 
+logger = logging.getLogger(__name__)
 SUBJECTS = {
     "deploy": "LoRA adapter {a} version {v} is live on {e}",
     "retire": "LoRA adapter {a} retired from {e} (no approved version left)",
@@ -63,7 +67,7 @@ def record_adapter(c: AwsClients, r: AdapterRecord) -> tuple[str, dict]:
     body = {"event": f"deployment.{plan.outcome}", "adapter_name": plan.adapter, "version": version,
             "decision": {"package_arn": change.package_arn, "status": change.status},
             "previous": plan.previous.model_dump() if plan.previous else None,
-            "smoke_test": r.smoke.model_dump() if r.smoke else None}
+            "smoke_test": r.smoke.model_dump(exclude={"riders"}) if r.smoke and plan.outcome == "deploy" else None}
     return subject, body
 
 
@@ -106,8 +110,35 @@ RECORDERS = {AdapterRecord: record_adapter, BaseRecord: record_base, FailureReco
 
 
 def record_deployment(c: AwsClients, s: Settings, r: DeploymentRecord) -> Notified:
-    """The tasks Record…Deployment / RecordFailure (the record_deployment function imports this module only)."""
-    subject, body = RECORDERS[type(r)](c, r)
+    """The tasks Record…Deployment / RecordFailure (the record_deployment function imports this module
+    only). Then each rider (lock batching): recorded and notified as its own deployment, and settled,
+    so that its waiting execution ends with its outcome."""
+    notified = publish(c, s, *RECORDERS[type(r)](c, r))
+    if isinstance(r, AdapterRecord):
+        for rider in r.deployment.riders:
+            record = rider_record(rider, r.smoke)
+            subject, body = RECORDERS[type(record)](c, record)
+            publish(c, s, subject, {**body, "carried_out_by": r.execution})
+            outcome = "failed" if rider.error else "succeeded"
+            if not decision_queue.settle(c.catalog, s.endpoint_name, rider.execution, rider.started_at, r.execution,
+                                         outcome):
+                logger.warning("queued decision of %s (%s) was no longer ours to settle", rider.plan.adapter,
+                               rider.execution)
+    return notified
+
+
+def rider_record(rider: Rider, smoke: SmokeResult | None) -> AdapterRecord | FailureRecord:
+    if rider.error:
+        return FailureRecord(kind="failed", execution=rider.execution, change=rider.plan.change, error=rider.error,
+                             rollback=rider.rollback)
+    tested = smoke.riders.get(rider.execution) if smoke else None
+    own_smoke = SmokeResult(prompt=smoke.prompt, base=smoke.base, adapter=tested.adapter, invoke=tested.invoke) \
+        if smoke and tested else None
+    return AdapterRecord(kind="adapter", execution=rider.execution, change=rider.plan.change,
+                         deployment=rider.plan, smoke=own_smoke)
+
+
+def publish(c: AwsClients, s: Settings, subject: str, body: dict) -> Notified:
     subject = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in subject)[:99]
     body["endpoint"] = s.endpoint_name
     c.sns.publish(TopicArn=s.topic_arn, Subject=subject, Message=json.dumps(body, indent=2, default=str),

@@ -1,6 +1,7 @@
 """What the deployment state machine passes to its tasks and gets back: one model per Task input and
-output. The fields a Choice state reads (`proceed`, `acquired`, `outcome`, `ready`, `kind`, `done`,
-`component_missing`) are fields here, so a rename breaks a test, not a deployment."""
+output. The fields a Choice state reads (`proceed`, `acquired`, `batched`, `needs_check`, `ready`,
+`has_riders`, `kind`, `done`, `component_missing`) are fields here, so a rename breaks a test, not a
+deployment."""
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
@@ -29,6 +30,7 @@ class AcquireLock(Payload):
     action: Literal["acquire"]
     owner: str  # the execution name
     started_at: str | None = None  # the execution's start: the lock wait is bounded from there
+    change: PackageChange | None = None  # an adapter decision waits in the queue (decision_queue.py)
 
 
 class ReleaseLock(Payload):
@@ -42,6 +44,9 @@ LockRequest = Annotated[AcquireLock | ReleaseLock, Field(discriminator="action")
 class LockResult(Payload):
     acquired: bool | None = None
     released: bool | None = None
+    # The lock holder carried out this decision (lock batching): the outcome it settled it with
+    batched: Literal["succeeded", "failed"] | None = None
+    batched_by: str | None = None  # that holder's execution
 
 
 # -- adapter decisions -------------------------------------------------------------------------
@@ -71,6 +76,19 @@ class AdapterPlan(Payload):
     previous: AdapterTarget | None = None  # the version live before
     deadline: int = 0  # epoch seconds: CheckAdapter gives up after it
     ready: bool = False
+    # Lock batching: queued decisions this lock holder carries out too (decision_queue.py)
+    riders: list["Rider"] = Field(default_factory=list)
+    needs_check: bool = False  # this plan or a rider deploys a version: CheckAdapter, then a smoke test
+    has_riders: bool = False
+
+
+class Rider(Payload):
+    """A queued decision carried out under another execution's lock, with its own outcome."""
+    execution: str
+    started_at: str
+    plan: AdapterPlan
+    error: TaskError | None = None  # its check or smoke test failed: rolled back, notified as a failure
+    rollback: "AdapterRollback | None" = None
 
 
 class ApplyAdapter(Payload):
@@ -84,13 +102,21 @@ class CheckAdapter(Payload):
     deployment: AdapterPlan
 
 
+class SettleRiders(Payload):
+    """After the smoke test: the riders whose check or smoke test failed are rolled back."""
+    action: Literal["settle_riders"]
+    owner: str  # the execution name: the step checks it still holds the endpoint lock (fencing)
+    deployment: AdapterPlan
+    smoke: "SmokeResult | None" = None
+
+
 class RollBackAdapter(Payload):
     action: Literal["rollback"]
     owner: str  # the execution name: the step checks it still holds the endpoint lock (fencing)
     deployment: AdapterPlan
 
 
-AdapterRequest = Annotated[ApplyAdapter | CheckAdapter | RollBackAdapter, Field(discriminator="action")]
+AdapterRequest = Annotated[ApplyAdapter | CheckAdapter | RollBackAdapter | SettleRiders, Field(discriminator="action")]
 
 
 class AdapterRollback(Payload):
@@ -189,6 +215,13 @@ class SmokeResult(Payload):
     base: str  # the base model's answer
     adapter: str | None = None  # the adapter's answer
     invoke: dict[str, str] | None = None  # the InvokeEndpoint arguments that reached the adapter
+    riders: dict[str, "RiderSmoke"] = Field(default_factory=dict)  # by the rider's execution
+
+
+class RiderSmoke(Payload):
+    adapter: str | None = None  # its answer
+    invoke: dict[str, str] | None = None
+    error: str | None = None  # why its smoke test failed
 
 
 # -- RecordAdapterDeployment / RecordBaseDeployment / RecordFailure -----------------------------

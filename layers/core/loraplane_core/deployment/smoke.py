@@ -4,16 +4,18 @@ that changes nothing, e.g. an untrained one, fails). An async endpoint is asked 
 the request uploaded to S3, InvokeEndpointAsync, then the output (or failure) object awaited."""
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from loraplane_core import async_inference
 from loraplane_core.aws import AwsClients
-from loraplane_core.deployment.payloads import SmokeAdapter, SmokeBase, SmokeResult
+from loraplane_core.deployment.payloads import Rider, RiderSmoke, SmokeAdapter, SmokeBase, SmokeResult
 from loraplane_core.deployment.serving_modes import serving_mode
 from loraplane_core.errors import SmokeTestFailed
 from loraplane_core.settings import Settings
 
 MAX_NEW_TOKENS = 8
+RIDER_THREADS = 8  # riders' smoke tests at once (lock batching: up to decision_queue.MAX_RIDERS)
 
 
 def request_body(prompt: str) -> bytes:
@@ -56,17 +58,38 @@ def ask_until(runtime, args: dict, prompt: str, deadline: float, ask=ask) -> str
             time.sleep(2)
 
 
-def smoke_adapter(c: AwsClients, s: Settings, adapter: str, wait_seconds: int = 60) -> SmokeResult:
+def smoke_adapter(c: AwsClients, s: Settings, adapter: str | None, riders: list[Rider] = (),
+                  wait_seconds: int = 60) -> SmokeResult:
+    """`adapter` (None: this plan deploys nothing) and each rider that deploys a version must answer,
+    each differently from the base model. This adapter's failure raises; a rider's is noted."""
     mode, deadline = serving_mode(c, s), time.time() + wait_seconds
     until = partial(ask_until, deadline=deadline, ask=asker(c, s, deadline))
     base = until(c.runtime, mode.invoke_args(None), s.smoke_prompt)
+    answer = adapter_answer(c, s, mode, until, adapter, base) if adapter else None
+    tested = [r for r in riders if r.plan.outcome == "deploy" and r.error is None]
+
+    def smoke_rider(rider: Rider) -> RiderSmoke:
+        invoke = mode.invoke_args(rider.plan.adapter)
+        try:
+            return RiderSmoke(adapter=adapter_answer(c, s, mode, until, rider.plan.adapter, base), invoke=invoke)
+        except SmokeTestFailed as e:
+            return RiderSmoke(invoke=invoke, error=str(e))
+
+    with ThreadPoolExecutor(min(RIDER_THREADS, len(tested) or 1)) as pool:
+        ridden = dict(zip([r.execution for r in tested], pool.map(smoke_rider, tested)))
+    return SmokeResult(prompt=s.smoke_prompt, base=base, adapter=answer,
+                       invoke=mode.invoke_args(adapter) if adapter else None, riders=ridden)
+
+
+def adapter_answer(c: AwsClients, s: Settings, mode, until, adapter: str, base) -> str:
+    """The adapter's answer, which must differ from the base model's."""
     answer = until(c.runtime, mode.invoke_args(adapter), s.smoke_prompt)
     if not isinstance(answer, str) or not isinstance(base, str):
         raise SmokeTestFailed(f"the answers have no generated_text: {base!r}, {answer!r}"[:500])
     if answer == base:
         raise SmokeTestFailed(f"adapter {adapter} answers exactly like the base model ({answer!r}): "
                               "its weights change nothing")
-    return SmokeResult(prompt=s.smoke_prompt, base=base, adapter=answer, invoke=mode.invoke_args(adapter))
+    return answer
 
 
 def smoke_base(c: AwsClients, s: Settings, wait_seconds: int = 60) -> SmokeResult:
@@ -80,5 +103,6 @@ def smoke_base(c: AwsClients, s: Settings, wait_seconds: int = 60) -> SmokeResul
 # -- the tasks SmokeTestAdapter / SmokeTestBase (the smoke_test function imports this module only) --
 def smoke_test(c: AwsClients, s: Settings, request: SmokeAdapter | SmokeBase) -> SmokeResult:
     if isinstance(request, SmokeAdapter):
-        return smoke_adapter(c, s, request.deployment.adapter)
+        plan = request.deployment
+        return smoke_adapter(c, s, plan.adapter if plan.outcome == "deploy" else None, plan.riders)
     return smoke_base(c, s)

@@ -9,7 +9,15 @@ import time
 from botocore.exceptions import ClientError
 
 from loraplane_core.aws import AwsClients
-from loraplane_core.deployment import base_endpoint, decisions, endpoint_lock, scaling, snapshots, versions
+from loraplane_core.deployment import (
+    base_endpoint,
+    decision_queue,
+    decisions,
+    endpoint_lock,
+    scaling,
+    snapshots,
+    versions,
+)
 from loraplane_core.deployment.payloads import (
     AdapterPlan,
     AdapterRollback,
@@ -20,9 +28,12 @@ from loraplane_core.deployment.payloads import (
     CreateBaseComponent,
     ReattachAdapters,
     ReattachResult,
+    Rider,
     RollBackAdapter,
     RollBackBase,
+    SettleRiders,
     StartBase,
+    TaskError,
 )
 from loraplane_core.deployment.serving_modes import serving_mode
 from loraplane_core.errors import AdapterDeploymentFailed, DeploymentTimedOut
@@ -32,15 +43,24 @@ logger = logging.getLogger(__name__)
 ADAPTER_POLL_SECONDS = 20  # CheckAdapter polls this long in the Lambda before the ASL's Wait state
 BASE_POLL_SECONDS = 40  # CheckBase likewise: a base change takes minutes; each Wait round costs history
 MAX_ADAPTER_WAIT_SECONDS = 1800
+MAX_CAUSE = 1000  # characters of a rider's error kept in the state (its notification's cause)
 
 
-# -- ApplyAdapterDecision / CheckAdapter / RollBackAdapter ---------------------------------------
+# -- ApplyAdapterDecision / CheckAdapter / RollBackAdapter / SettleRiders -------------------------
 def apply_adapter(c: AwsClients, s: Settings, request: ApplyAdapter) -> AdapterPlan:
+    """This execution's decision, then the queued decisions it takes on (lock batching)."""
     endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
     plan = decisions.plan_adapter(snapshots.adapter_snapshot(c, s, request.change), request.change)
     wait = min(s.deployment_timeout_seconds, MAX_ADAPTER_WAIT_SECONDS)
     plan = plan.model_copy(update={"deadline": int(time.time() + wait)})
     mode = serving_mode(c, s)
+    carry_out(c, s, mode, plan)
+    riders = take_on_riders(c, s, mode, plan, request.owner)
+    deploys = plan.outcome == "deploy" or any(r.plan.outcome == "deploy" for r in riders)
+    return plan.model_copy(update={"riders": riders, "has_riders": bool(riders), "needs_check": deploys})
+
+
+def carry_out(c: AwsClients, s: Settings, mode, plan: AdapterPlan) -> None:
     try:
         if plan.outcome == "deploy":
             mode.apply(plan.adapter, plan.target.artifact_uri, plan.target.manifest_entry())
@@ -60,7 +80,23 @@ def apply_adapter(c: AwsClients, s: Settings, request: ApplyAdapter) -> AdapterP
             scaling.unwatch_adapter(c.cloudwatch, s, plan.adapter)
     except ClientError:
         logger.exception("scale-from-zero alarm of %s not updated", plan.adapter)
-    return plan
+
+
+def take_on_riders(c: AwsClients, s: Settings, mode, plan: AdapterPlan, owner: str) -> list[Rider]:
+    """Queued decisions on other adapters, planned and applied like this one (decision_queue.py).
+    One that cannot be planned or applied now is given back: its own execution acts on it."""
+    riders = []
+    for queued in decision_queue.claim(c.catalog, s.endpoint_name, owner, skip={plan.adapter}, now=time.time()):
+        try:
+            ride = decisions.plan_adapter(snapshots.adapter_snapshot(c, s, queued.change), queued.change)
+            ride = ride.model_copy(update={"deadline": plan.deadline})
+            carry_out(c, s, mode, ride)
+        except Exception:  # noqa: BLE001 - e.g. not catalogued yet: its own execution retries it
+            logger.exception("queued decision of %s given back to %s", queued.change.name, queued.execution)
+            decision_queue.unclaim(c.catalog, s.endpoint_name, queued.execution, queued.started_at, owner)
+            continue
+        riders.append(Rider(execution=queued.execution, started_at=queued.started_at, plan=ride))
+    return riders
 
 
 def restore_adapter(mode, adapter: str, previous) -> None:
@@ -76,29 +112,48 @@ def restore_adapter(mode, adapter: str, previous) -> None:
 def check_adapter(c: AwsClients, s: Settings, request: CheckAdapter,
                   poll_seconds: float = ADAPTER_POLL_SECONDS) -> AdapterPlan:
     """Polls briefly in the Lambda (adapter components usually settle in seconds), then hands the
-    longer waits to the state machine's Wait state."""
+    longer waits to the state machine's Wait state. This plan's failure raises (RollBackAdapter);
+    a rider's is noted on it (SettleRiders rolls it back)."""
     plan = request.deployment
     mode, until = serving_mode(c, s), time.time() + poll_seconds
     while True:
-        status, reason = mode.status(plan.adapter, plan.target.artifact_uri if plan.target else None)
-        if status == "InService" and not scaling.ensure_capacity(c.sagemaker, s):
-            status = scaling.NO_CAPACITY  # the adapter is there, no base copy serves it yet: a smoke test would fail
-        if status == "InService":
+        own = plan.outcome != "deploy" or check_one(c, s, mode, plan) is True
+        riders = [r if r.error or r.plan.ready or r.plan.outcome != "deploy" else checked_rider(c, s, mode, r)
+                  for r in plan.riders]
+        plan = plan.model_copy(update={"riders": riders})
+        if own and all(r.error or r.plan.ready or r.plan.outcome != "deploy" for r in riders):
             return plan.model_copy(update={"ready": True})
-        if status in ("Failed", "Missing"):
-            raise AdapterDeploymentFailed(f"adapter {plan.adapter}: {status} {reason or ''}".strip())
-        if time.time() > plan.deadline:
-            raise DeploymentTimedOut(f"adapter {plan.adapter} not in service in time (status {status}"
-                                     f"{': ' + reason if reason else ''})")
         if time.time() > until:
             return plan.model_copy(update={"ready": False})
         time.sleep(1)
 
 
-def rollback_adapter(c: AwsClients, s: Settings, request: RollBackAdapter) -> AdapterRollback:
+def check_one(c: AwsClients, s: Settings, mode, plan: AdapterPlan) -> bool:
+    """True once in service and a base copy serves it; False while not yet; raises on failure."""
+    status, reason = mode.status(plan.adapter, plan.target.artifact_uri if plan.target else None)
+    if status == "InService" and not scaling.ensure_capacity(c.sagemaker, s):
+        status = scaling.NO_CAPACITY  # the adapter is there, no base copy serves it yet: a smoke test would fail
+    if status == "InService":
+        return True
+    if status in ("Failed", "Missing"):
+        raise AdapterDeploymentFailed(f"adapter {plan.adapter}: {status} {reason or ''}".strip())
+    if time.time() > plan.deadline:
+        raise DeploymentTimedOut(f"adapter {plan.adapter} not in service in time (status {status}"
+                                 f"{': ' + reason if reason else ''})")
+    return False
+
+
+def checked_rider(c: AwsClients, s: Settings, mode, rider: Rider) -> Rider:
+    try:
+        if check_one(c, s, mode, rider.plan):
+            return rider.model_copy(update={"plan": rider.plan.model_copy(update={"ready": True})})
+        return rider
+    except (AdapterDeploymentFailed, DeploymentTimedOut) as e:
+        return rider.model_copy(update={"error": TaskError(Error=type(e).__name__, Cause=str(e)[:MAX_CAUSE])})
+
+
+def put_back(c: AwsClients, s: Settings, mode, plan: AdapterPlan) -> AdapterRollback:
     """Serve again what was live before the change (or nothing)."""
-    endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
-    plan, mode = request.deployment, serving_mode(c, s)
     previous = decisions.adapter_rollback_target(plan)
     if previous:
         mode.apply(plan.adapter, previous.artifact_uri, previous.manifest_entry())
@@ -106,6 +161,35 @@ def rollback_adapter(c: AwsClients, s: Settings, request: RollBackAdapter) -> Ad
     mode.remove(plan.adapter)
     scaling.unwatch_adapter(c.cloudwatch, s, plan.adapter)
     return AdapterRollback(restored=None)
+
+
+def rollback_adapter(c: AwsClients, s: Settings, request: RollBackAdapter) -> AdapterRollback:
+    """This change failed: put back what served, for it and for every rider, and give the riders
+    back to their own executions (each acts on its decision once it takes the lock)."""
+    endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
+    plan, mode = request.deployment, serving_mode(c, s)
+    restored = put_back(c, s, mode, plan)
+    for rider in plan.riders:
+        if rider.plan.outcome in ("deploy", "retire"):
+            restore_adapter(mode, rider.plan.adapter, decisions.adapter_rollback_target(rider.plan))
+        decision_queue.unclaim(c.catalog, s.endpoint_name, rider.execution, rider.started_at, request.owner)
+    return restored
+
+
+def settle_riders(c: AwsClients, s: Settings, request: SettleRiders) -> AdapterPlan:
+    """After the smoke test: each rider whose check or smoke test failed serves what it served before."""
+    endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
+    plan, mode = request.deployment, serving_mode(c, s)
+    tested = request.smoke.riders if request.smoke else {}
+    riders = []
+    for rider in plan.riders:
+        smoke = tested.get(rider.execution)
+        error = rider.error or (TaskError(Error="SmokeTestFailed", Cause=smoke.error[:MAX_CAUSE])
+                                if smoke and smoke.error else None)
+        if error:
+            rider = rider.model_copy(update={"error": error, "rollback": put_back(c, s, mode, rider.plan)})
+        riders.append(rider)
+    return plan.model_copy(update={"riders": riders})
 
 
 # -- StartBaseDeployment / CheckBase / CreateBaseComponent / RollBackBase / ReattachAdapters -------

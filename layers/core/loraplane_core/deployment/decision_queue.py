@@ -1,0 +1,131 @@
+"""Adapter decisions waiting for the endpoint lock, so that one holder carries out several (lock
+batching). A deployment that finds the lock taken queues its decision here. The holder's
+ApplyAdapterDecision claims up to MAX_RIDERS of them, carries each out (its own plan, check, smoke
+test, rollback, record and notification) and settles each with its outcome before it releases the
+lock. The waiter then ends with that outcome instead of taking the lock.
+
+A claim whose holder no longer holds the lock (it failed, or gave the decision back) is stale: the
+waiter takes the lock and acts itself. A queued decision expires when its waiter would give up
+(LOCK_WAIT_SECONDS after its start): no holder takes it on after that."""
+import logging
+from dataclasses import dataclass
+
+from loraplane_core.catalog_keys import queue_condition, queue_key
+from loraplane_core.package_events import PackageChange
+
+logger = logging.getLogger(__name__)
+MAX_RIDERS = 9  # decisions a holder takes on besides its own: a base change waits one batch at most,
+# and the batch stays well within Step Functions' 256 KiB state (tests/unit/test_lock_batching.py)
+MAX_QUEUE_READ = 200  # queued decisions read per claim (a page or two)
+OUTCOMES = ("succeeded", "failed")
+
+
+@dataclass(frozen=True)
+class Queued:
+    execution: str
+    started_at: str
+    change: PackageChange
+
+
+def _conditional(table, call, **kwargs) -> bool:
+    """False when the condition failed: someone else changed the item first."""
+    try:
+        call(**kwargs)
+        return True
+    except table.meta.client.exceptions.ConditionalCheckFailedException:
+        return False
+
+
+def enqueue(table, endpoint: str, execution: str, started_at: str, change: PackageChange, expires_at: int) -> None:
+    """Queues the decision once (a retried call changes nothing)."""
+    _conditional(table, table.put_item, ConditionExpression="attribute_not_exists(pk)",
+                 Item={**queue_key(endpoint, started_at, execution), "execution": execution, "adapter": change.name,
+                       "started_at": started_at, "change": change.model_dump_json(), "expires_at": int(expires_at)})
+
+
+def read(table, endpoint: str, execution: str, started_at: str) -> dict | None:
+    return table.get_item(Key=queue_key(endpoint, started_at, execution), ConsistentRead=True).get("Item")
+
+
+def drop(table, endpoint: str, execution: str, started_at: str) -> None:
+    table.delete_item(Key=queue_key(endpoint, started_at, execution))
+
+
+def drop_unless_claimed_by(table, endpoint: str, execution: str, started_at: str, holder: str | None) -> bool:
+    """Out of the queue unless `holder` (who holds the lock now) has taken it on."""
+    return _conditional(table, table.delete_item, Key=queue_key(endpoint, started_at, execution),
+                        ConditionExpression="attribute_not_exists(claimed_by) OR claimed_by <> :h",
+                        ExpressionAttributeValues={":h": holder or ""})
+
+
+def take_back(table, endpoint: str, execution: str, started_at: str) -> dict | None:
+    """After its waiter took the lock: out of the queue, unless a holder settled it meanwhile
+    (then that item, whose outcome stands)."""
+    key = queue_key(endpoint, started_at, execution)
+    if _conditional(table, table.delete_item, Key=key, ConditionExpression="attribute_not_exists(outcome)"):
+        return None
+    item = table.get_item(Key=key, ConsistentRead=True).get("Item")
+    table.delete_item(Key=key)
+    return item
+
+
+def claim(table, endpoint: str, holder: str, skip: set[str], now: float, limit: int = MAX_RIDERS) -> list[Queued]:
+    """The oldest unsettled decisions, one per adapter and none on an adapter in `skip`, claimed for
+    `holder` (who holds the lock: any earlier claim is stale). Oldest first; a later decision on the
+    same adapter waits for the next acquisition."""
+    taken: list[Queued] = []
+    seen = set(skip)
+    kwargs = {"KeyConditionExpression": queue_condition(endpoint), "ConsistentRead": True, "Limit": 100}
+    read_so_far = 0
+    while len(taken) < limit and read_so_far < MAX_QUEUE_READ:
+        page = table.query(**kwargs)
+        for item in page.get("Items", []):
+            read_so_far += 1
+            if len(taken) >= limit:
+                break
+            if "outcome" in item or item.get("execution") == holder or int(item.get("expires_at", 0)) < now:
+                continue
+            if item.get("adapter") in seen:
+                continue
+            seen.add(item.get("adapter"))
+            try:
+                change = PackageChange.model_validate_json(item["change"])
+            except (KeyError, ValueError):
+                logger.warning("queued decision of %s is malformed: left to its own execution", item.get("execution"))
+                continue
+            if _conditional(table, table.update_item, Key=queue_key(endpoint, item["started_at"], item["execution"]),
+                            UpdateExpression="SET claimed_by = :h",
+                            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(outcome)",
+                            ExpressionAttributeValues={":h": holder}):
+                taken.append(Queued(execution=item["execution"], started_at=item["started_at"], change=change))
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return taken
+
+
+def waiting(table, endpoint: str) -> list[dict]:
+    """The queued decisions, oldest first (at most MAX_QUEUE_READ): for `loraplane status`."""
+    items, kwargs = [], {"KeyConditionExpression": queue_condition(endpoint), "ConsistentRead": True}
+    while len(items) < MAX_QUEUE_READ:
+        page = table.query(**kwargs)
+        items += page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return items[:MAX_QUEUE_READ]
+
+
+def unclaim(table, endpoint: str, execution: str, started_at: str, holder: str) -> None:
+    """Gives a decision back: its own execution acts on it once it takes the lock."""
+    _conditional(table, table.update_item, Key=queue_key(endpoint, started_at, execution),
+                 UpdateExpression="REMOVE claimed_by", ConditionExpression="claimed_by = :h",
+                 ExpressionAttributeValues={":h": holder})
+
+
+def settle(table, endpoint: str, execution: str, started_at: str, holder: str, outcome: str) -> bool:
+    """The outcome its waiter ends with. False: the decision is no longer this holder's to settle."""
+    assert outcome in OUTCOMES
+    return _conditional(table, table.update_item, Key=queue_key(endpoint, started_at, execution),
+                        UpdateExpression="SET outcome = :o", ConditionExpression="claimed_by = :h",
+                        ExpressionAttributeValues={":o": outcome, ":h": holder})
