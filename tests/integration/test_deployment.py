@@ -193,9 +193,10 @@ def test_two_approvals_at_once_never_overlap_on_the_endpoint(stack, endpoint, ma
         freed = [ev["timestamp"] for ev in events if ev.get("stateExitedEventDetails", {}).get("name") == "ReleaseEndpointLock"]
         if held and freed:
             windows.append((held[0], freed[-1]))
-    assert len(windows) == 2
-    (s1, e1), (s2, e2) = sorted(windows)
-    assert e1 <= s2, f"lock windows overlap: {windows}"
+    # Two acquisitions one after the other, or one: the holder carried the other out (lock batching)
+    assert 1 <= len(windows) <= 2, windows
+    windows.sort()
+    assert all(e1 <= s2 for (_, e1), (s2, _) in zip(windows, windows[1:])), f"lock windows overlap: {windows}"
 
 
 def zero_effect_copy(adapter_dir: str) -> str:

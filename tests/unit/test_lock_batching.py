@@ -89,6 +89,8 @@ def test_a_taken_back_decision_keeps_an_outcome_settled_meanwhile(table):
     assert decision_queue.take_back(table, EP, "e1", "2026-01-01T10:00:01.000Z")["outcome"] == "succeeded"
     assert decision_queue.take_back(table, EP, "e2", "2026-01-01T10:00:02.000Z") is None
     assert decision_queue.take_back(table, EP, "never-queued", "2026-01-01T10:00:03.000Z") is None
+    assert [i["execution"] for i in table.scan()["Items"]] == ["e1"]  # a retried read gets the same outcome
+    decision_queue.claim(table, EP, "h2", skip=set(), now=time.time() + 3600)  # a later claim, once it expired
     assert not table.scan()["Items"]
 
 
@@ -112,7 +114,7 @@ def test_a_waiter_ends_with_the_outcome_the_holder_settled(table):
     decision_queue.settle(table, EP, "waiter", started, "holder", "failed")
     result = wait(table, "waiter", started)
     assert (result.acquired, result.batched, result.batched_by) == (False, "failed", "holder")
-    assert not decision_queue.read(table, EP, "waiter", started)
+    assert wait(table, "waiter", started) == result  # a retried call (its answer lost) answers the same
 
 
 def test_a_waiter_whose_decision_was_settled_just_before_it_took_the_lock_gives_the_lock_back(table, monkeypatch):
@@ -247,6 +249,23 @@ def test_rolling_back_the_holders_change_puts_back_every_rider_and_gives_it_back
     steps.rollback_adapter(C, SETTINGS, RollBackAdapter(action="rollback", owner="exec", deployment=plan))
     assert mode.served == {n: f"{1:064x}" for n in ("bot", "r1", "r2", "r3")}
     assert queue_.given_back == ["x-r1", "x-r2"]
+
+
+def test_a_failed_batch_never_removes_what_the_holders_own_decision_left_serving(holder, monkeypatch):
+    """Rejecting a version that was never live changes nothing; its rider's failure rolls back only the rider."""
+    mode, queue_ = holder
+    rejected = change("bot", n=3, action="rejected").model_copy(update={"package_arn": "arn:pkg/bot/3"})
+    snap = snapshot_of("bot")
+    monkeypatch.setattr(steps.snapshots, "adapter_snapshot", lambda c, s, ch: snap if ch.name == "bot" else (
+        snapshot_of(ch.name, ch.name != "r3")))
+    rejected_view = decisions.VersionView(**{**version(3, "registered").__dict__, "package_arn": "arn:pkg/bot/3",
+                                             "registry_status": "Rejected", "approved_at": ""})
+    snap = decisions.AdapterSnapshot(adapter="bot", versions=(*snap.versions, rejected_view), deployed_base="tiny",
+                                     base_ready=True)
+    plan = steps.apply_adapter(C, SETTINGS, ApplyAdapter(action="apply", owner="exec", change=rejected))
+    assert plan.outcome == "rejected_not_live" and plan.needs_check
+    steps.rollback_adapter(C, SETTINGS, RollBackAdapter(action="rollback", owner="exec", deployment=plan))
+    assert mode.served["bot"] == f"{1:064x}"  # still serving its live version
 
 
 def test_settling_rolls_back_the_riders_that_failed_their_check_or_smoke_test(holder):

@@ -14,8 +14,8 @@ from loraplane_core.catalog_keys import queue_condition, queue_key
 from loraplane_core.package_events import PackageChange
 
 logger = logging.getLogger(__name__)
-MAX_RIDERS = 9  # decisions a holder takes on besides its own: a base change waits one batch at most,
-# and the batch stays well within Step Functions' 256 KiB state (tests/unit/test_lock_batching.py)
+MAX_RIDERS = 9  # decisions a holder takes on besides its own: one acquisition stays short, and the
+# batch stays well within Step Functions' 256 KiB state (tests/unit/test_lock_batching.py)
 MAX_QUEUE_READ = 200  # queued decisions read per claim (a page or two)
 OUTCOMES = ("succeeded", "failed")
 
@@ -47,26 +47,22 @@ def read(table, endpoint: str, execution: str, started_at: str) -> dict | None:
     return table.get_item(Key=queue_key(endpoint, started_at, execution), ConsistentRead=True).get("Item")
 
 
-def drop(table, endpoint: str, execution: str, started_at: str) -> None:
-    table.delete_item(Key=queue_key(endpoint, started_at, execution))
-
-
 def drop_unless_claimed_by(table, endpoint: str, execution: str, started_at: str, holder: str | None) -> bool:
-    """Out of the queue unless `holder` (who holds the lock now) has taken it on."""
+    """Out of the queue unless `holder` (who holds the lock now) has taken it on, or it is settled."""
     return _conditional(table, table.delete_item, Key=queue_key(endpoint, started_at, execution),
-                        ConditionExpression="attribute_not_exists(claimed_by) OR claimed_by <> :h",
+                        ConditionExpression="attribute_not_exists(outcome) AND "
+                                            "(attribute_not_exists(claimed_by) OR claimed_by <> :h)",
                         ExpressionAttributeValues={":h": holder or ""})
 
 
 def take_back(table, endpoint: str, execution: str, started_at: str) -> dict | None:
     """After its waiter took the lock: out of the queue, unless a holder settled it meanwhile
-    (then that item, whose outcome stands)."""
+    (then that item, whose outcome stands). A settled item stays, so that a retried read gets the
+    same outcome; a later claim deletes it once expired."""
     key = queue_key(endpoint, started_at, execution)
     if _conditional(table, table.delete_item, Key=key, ConditionExpression="attribute_not_exists(outcome)"):
         return None
-    item = table.get_item(Key=key, ConsistentRead=True).get("Item")
-    table.delete_item(Key=key)
-    return item
+    return table.get_item(Key=key, ConsistentRead=True).get("Item")
 
 
 def claim(table, endpoint: str, holder: str, skip: set[str], now: float, limit: int = MAX_RIDERS) -> list[Queued]:
@@ -83,7 +79,10 @@ def claim(table, endpoint: str, holder: str, skip: set[str], now: float, limit: 
             read_so_far += 1
             if len(taken) >= limit:
                 break
-            if "outcome" in item or item.get("execution") == holder or int(item.get("expires_at", 0)) < now:
+            if int(item.get("expires_at", 0)) < now:  # settled long ago, or its waiter is gone
+                table.delete_item(Key=queue_key(endpoint, item["started_at"], item["execution"]))
+                continue
+            if "outcome" in item or item.get("execution") == holder:
                 continue
             if item.get("adapter") in seen:
                 continue

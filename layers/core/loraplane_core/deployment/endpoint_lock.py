@@ -69,12 +69,12 @@ def waited_seconds(started_at: str | None, now: datetime.datetime | None = None)
 
 def acquire_lock(c: AwsClients, s: LockSettings, request: AcquireLock) -> LockResult:
     """Takes the lock, or says to wait; an adapter decision waits in the queue, and ends with the
-    outcome a holder settled it with (`batched`) instead of taking the lock."""
+    outcome a holder settled it with (`batched`) instead of taking the lock. A settled outcome stays
+    in the queue until it expires: a retried call answers the same."""
     table, endpoint = c.catalog, s.endpoint_name
     queues = request.change is not None and request.change.kind == "adapter" and bool(request.started_at)
     queued = decision_queue.read(table, endpoint, request.owner, request.started_at) if queues else None
     if queued and queued.get("outcome"):
-        decision_queue.drop(table, endpoint, request.owner, request.started_at)
         return settled(queued)
     if acquire(table, endpoint, request.owner, lease_seconds=lease_for(s.deployment_timeout_seconds)):
         if queues and (queued := decision_queue.take_back(table, endpoint, request.owner, request.started_at)):
@@ -87,6 +87,9 @@ def acquire_lock(c: AwsClients, s: LockSettings, request: AcquireLock) -> LockRe
         if not queued or decision_queue.drop_unless_claimed_by(table, endpoint, request.owner, request.started_at,
                                                                held.get("owner")):
             raise LockTimeout(f"{endpoint} is held by {held.get('owner')} for longer than {s.lock_wait_seconds}s")
+        queued = decision_queue.read(table, endpoint, request.owner, request.started_at)
+        if queued and queued.get("outcome"):
+            return settled(queued)  # settled just now
     elif queues and queued is None:
         started = time.time() - waited_seconds(request.started_at)
         decision_queue.enqueue(table, endpoint, request.owner, request.started_at, request.change,

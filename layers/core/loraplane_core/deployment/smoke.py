@@ -68,10 +68,11 @@ def smoke_adapter(c: AwsClients, s: Settings, adapter: str | None, riders: list[
     answer = adapter_answer(c, s, mode, until, adapter, base) if adapter else None
     tested = [r for r in riders if r.plan.outcome == "deploy" and r.error is None]
 
-    def smoke_rider(rider: Rider) -> RiderSmoke:
-        invoke = mode.invoke_args(rider.plan.adapter)
+    def smoke_rider(rider: Rider) -> RiderSmoke:  # each with its own wait: the last may start late
+        invoke, own_deadline = mode.invoke_args(rider.plan.adapter), time.time() + wait_seconds
+        own_until = partial(ask_until, deadline=own_deadline, ask=asker(c, s, own_deadline))
         try:
-            return RiderSmoke(adapter=adapter_answer(c, s, mode, until, rider.plan.adapter, base), invoke=invoke)
+            return RiderSmoke(adapter=adapter_answer(c, s, mode, own_until, rider.plan.adapter, base), invoke=invoke)
         except SmokeTestFailed as e:
             return RiderSmoke(invoke=invoke, error=str(e))
 

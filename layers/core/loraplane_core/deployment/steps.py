@@ -84,19 +84,32 @@ def carry_out(c: AwsClients, s: Settings, mode, plan: AdapterPlan) -> None:
 
 def take_on_riders(c: AwsClients, s: Settings, mode, plan: AdapterPlan, owner: str) -> list[Rider]:
     """Queued decisions on other adapters, planned and applied like this one (decision_queue.py).
-    One that cannot be planned or applied now is given back: its own execution acts on it."""
+    Best effort: one that cannot be planned or applied now is given back (its own execution acts on
+    it), and a queue that cannot be read leaves this change alone."""
     riders = []
-    for queued in decision_queue.claim(c.catalog, s.endpoint_name, owner, skip={plan.adapter}, now=time.time()):
+    try:
+        claimed = decision_queue.claim(c.catalog, s.endpoint_name, owner, skip={plan.adapter}, now=time.time())
+    except Exception:  # noqa: BLE001 - the waiters act themselves
+        logger.exception("the decision queue could not be read: no riders")
+        return riders
+    for queued in claimed:
         try:
             ride = decisions.plan_adapter(snapshots.adapter_snapshot(c, s, queued.change), queued.change)
             ride = ride.model_copy(update={"deadline": plan.deadline})
             carry_out(c, s, mode, ride)
         except Exception:  # noqa: BLE001 - e.g. not catalogued yet: its own execution retries it
             logger.exception("queued decision of %s given back to %s", queued.change.name, queued.execution)
-            decision_queue.unclaim(c.catalog, s.endpoint_name, queued.execution, queued.started_at, owner)
+            give_back(c, s, queued.execution, queued.started_at, owner)
             continue
         riders.append(Rider(execution=queued.execution, started_at=queued.started_at, plan=ride))
     return riders
+
+
+def give_back(c: AwsClients, s: Settings, execution: str, started_at: str, owner: str) -> None:
+    try:
+        decision_queue.unclaim(c.catalog, s.endpoint_name, execution, started_at, owner)
+    except Exception:  # noqa: BLE001 - a claim whose holder released the lock is stale: its waiter acts
+        logger.exception("queued decision of %s not given back", execution)
 
 
 def restore_adapter(mode, adapter: str, previous) -> None:
@@ -144,11 +157,12 @@ def check_one(c: AwsClients, s: Settings, mode, plan: AdapterPlan) -> bool:
 
 
 def checked_rider(c: AwsClients, s: Settings, mode, rider: Rider) -> Rider:
+    """A rider's failure, whatever it is, is its own: noted, never raised into the holder's change."""
     try:
         if check_one(c, s, mode, rider.plan):
             return rider.model_copy(update={"plan": rider.plan.model_copy(update={"ready": True})})
         return rider
-    except (AdapterDeploymentFailed, DeploymentTimedOut) as e:
+    except Exception as e:  # noqa: BLE001
         return rider.model_copy(update={"error": TaskError(Error=type(e).__name__, Cause=str(e)[:MAX_CAUSE])})
 
 
@@ -164,20 +178,25 @@ def put_back(c: AwsClients, s: Settings, mode, plan: AdapterPlan) -> AdapterRoll
 
 
 def rollback_adapter(c: AwsClients, s: Settings, request: RollBackAdapter) -> AdapterRollback:
-    """This change failed: put back what served, for it and for every rider, and give the riders
-    back to their own executions (each acts on its decision once it takes the lock)."""
+    """This change failed: put back what served, for every rider (given back to its own execution,
+    which acts on it once it takes the lock) and for this decision, if it changed anything."""
     endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
     plan, mode = request.deployment, serving_mode(c, s)
-    restored = put_back(c, s, mode, plan)
     for rider in plan.riders:
         if rider.plan.outcome in ("deploy", "retire"):
-            restore_adapter(mode, rider.plan.adapter, decisions.adapter_rollback_target(rider.plan))
-        decision_queue.unclaim(c.catalog, s.endpoint_name, rider.execution, rider.started_at, request.owner)
-    return restored
+            try:
+                put_back(c, s, mode, rider.plan)
+            except Exception:  # noqa: BLE001 - its waiter re-plans and re-applies it
+                logger.exception("could not put back what served %s", rider.plan.adapter)
+        give_back(c, s, rider.execution, rider.started_at, request.owner)
+    if plan.outcome not in ("deploy", "retire"):  # it changed nothing (only its riders did)
+        return AdapterRollback(restored=plan.previous.version if plan.previous else None)
+    return put_back(c, s, mode, plan)
 
 
 def settle_riders(c: AwsClients, s: Settings, request: SettleRiders) -> AdapterPlan:
-    """After the smoke test: each rider whose check or smoke test failed serves what it served before."""
+    """After the smoke test: each rider whose check or smoke test failed serves what it served before.
+    A rider that cannot be put back is recorded as failed without a rollback (the reconciler repairs it)."""
     endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
     plan, mode = request.deployment, serving_mode(c, s)
     tested = request.smoke.riders if request.smoke else {}
@@ -187,7 +206,12 @@ def settle_riders(c: AwsClients, s: Settings, request: SettleRiders) -> AdapterP
         error = rider.error or (TaskError(Error="SmokeTestFailed", Cause=smoke.error[:MAX_CAUSE])
                                 if smoke and smoke.error else None)
         if error:
-            rider = rider.model_copy(update={"error": error, "rollback": put_back(c, s, mode, rider.plan)})
+            try:
+                rollback = put_back(c, s, mode, rider.plan)
+            except Exception:  # noqa: BLE001 - never fails the holder's own change
+                logger.exception("could not put back what served %s", rider.plan.adapter)
+                rollback = None
+            rider = rider.model_copy(update={"error": error, "rollback": rollback})
         riders.append(rider)
     return plan.model_copy(update={"riders": riders})
 
