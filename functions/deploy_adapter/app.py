@@ -9,7 +9,7 @@ from loraplane_core.deployment.payloads import (
     ApplyAdapter,
     CheckAdapter,
     RollBackAdapter,
-    SettleRiders,
+    RollBackFailedRiders,
 )
 from loraplane_core.event_parser import event_parser
 from loraplane_core.observability import emit
@@ -19,7 +19,7 @@ logger, metrics = Logger(), Metrics()
 SETTINGS = Settings.from_env()
 CLIENTS = clients(SETTINGS)
 STEPS = {ApplyAdapter: steps.apply_adapter, CheckAdapter: steps.check_adapter, RollBackAdapter: steps.rollback_adapter,
-         SettleRiders: steps.settle_riders}
+         RollBackFailedRiders: steps.rollback_failed_riders}
 
 
 @logger.inject_lambda_context

@@ -141,7 +141,8 @@ def lock(ctx: Context) -> dict:
     from loraplane_core.deployment.endpoint_lock import holder
 
     held = holder(ctx.table(), ctx.endpoint)
-    queued = [q for q in waiting(ctx.table(), ctx.endpoint) if "outcome" not in q]
+    queued = [q for q in waiting(ctx.table(), ctx.endpoint)  # not settled, and its waiter still waits
+              if "outcome" not in q and int(q.get("expires_at", 0)) >= ctx.now.timestamp()]
     if not held:
         return {"held": False, "queued": len(queued)}
     taken, expires = int(held.get("taken_at", 0)), int(held.get("expires_at", 0))

@@ -12,10 +12,12 @@ from loraplane.emulator.deploy import deploy_stack, local_parameters
 from loraplane.waiting import wait_until
 from loraplane_core.adapters.instance_reports import REPORTS_PREFIX, InstanceReport, parse_report
 from loraplane_core.adapters.live_manifest import MANIFEST_KEY
+from loraplane_core.deployment import endpoint_lock
 from loraplane_core.deployment import versions as deployments
 from tests.stack_fixture import Stack, delete_stack
 
 from .test_deployment import decide, upload_version, wait_deployments_idle, wait_state
+from .test_lock_batching import HOLDER, hand_over, queued, waiting
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,33 @@ def test_on_demand_approve_reject_and_replace(on_demand, make_adapter):
     assert "adapter 'helper' not found" in message
 
 
-
+def test_on_demand_batch_waits_once_for_the_prefetch_of_all_its_versions(on_demand, make_adapter):
+    """Two approvals queued behind the lock: one holder writes both into the manifest and both go
+    live once the container's prefetch report has taken up that manifest."""
+    items = {name: upload_version(on_demand, make_adapter(seed=seed), name)
+             for name, seed in (("od-batch-a", 75), ("od-batch-b", 76))}
+    wait_deployments_idle(on_demand)
+    name = on_demand.outputs["EndpointName"]
+    assert endpoint_lock.acquire(on_demand.table, name, HOLDER)
+    try:
+        for item in items.values():
+            decide(on_demand, item, "Approved")
+        wait_until(lambda: len(waiting(on_demand, list(items))) == 2, timeout=120, interval=1,
+                   what="both decisions to queue")
+        holder = next(q["execution"] for q in waiting(on_demand, ["od-batch-a"]))
+        hand_over(on_demand, holder)
+    finally:  # never leave the module's endpoint locked
+        endpoint_lock.release(on_demand.table, name, HOLDER)
+    for adapter, item in items.items():
+        wait_state(on_demand, adapter, item, "live")
+    wait_deployments_idle(on_demand)
+    listed = manifest(on_demand)["adapters"]
+    assert all(listed[a]["sha256"] == i["sha256"] for a, i in items.items())
+    etag = on_demand.s3.head_object(Bucket=on_demand.bucket, Key=MANIFEST_KEY)["ETag"]
+    assert etag in [r.manifest_etag for r in reports(on_demand)]
+    [rider] = [q for q in queued(on_demand) if q["adapter"] == "od-batch-b"]
+    assert rider["outcome"] == "succeeded" and rider["claimed_by"] == holder
+    assert ask(on_demand, "od-batch-a") != ask(on_demand, "od-batch-b")
 
 def test_new_base_model_marks_adapters_for_the_old_one_incompatible(on_demand, make_adapter, tiny_base_dir):
     """A base model with another name, approved: a blue/green UpdateEndpoint; adapters built for

@@ -97,6 +97,9 @@ class ServingMode(FlakyMode):
     def status(self, adapter, artifact_uri=None):
         return ("InService", None) if adapter in self.served else ("Missing", None)
 
+    def statuses(self, wanted):
+        return {adapter: self.status(adapter, uri) for adapter, uri in wanted.items()}
+
 
 class BaseAtZero:
     """The base component scaled to zero; a requested copy arrives when `arrive()` is called."""

@@ -211,6 +211,18 @@ def test_the_control_plane_reads_the_reports_beside_the_manifest(bucket):
     assert OnDemand(Endpoint([0]), s3, "ep", name).status("helper")[0] == "InService"  # scaled to zero
 
 
+def test_a_batch_is_judged_from_one_read_of_the_manifest_and_the_reports(bucket):
+    """Lock batching: the versions of one manifest, each judged as status() would, in one round."""
+    s3, name = bucket
+    mode = OnDemand(Endpoint([1]), s3, "ep", name)
+    etag = publish(s3, name, helper=SHA, other="1" * 64)
+    asyncio.run(InstanceReporter(f"s3://{name}/{MANIFEST_KEY}", client=s3, instance="i1").report(
+        etag, {"other": ("1" * 64, "disk full")}))
+    found = mode.statuses({"helper": None, "other": None, "gone": None})
+    assert found == {a: mode.status(a) for a in ("helper", "other", "gone")}
+    assert [found[a][0] for a in ("helper", "other", "gone")] == ["InService", "Failed", "Missing"]
+
+
 class Reporter:
     def __init__(self):
         self.reports = []

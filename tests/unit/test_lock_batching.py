@@ -17,7 +17,7 @@ from loraplane_core.deployment.payloads import (
     Rider,
     RiderSmoke,
     RollBackAdapter,
-    SettleRiders,
+    RollBackFailedRiders,
     SmokeResult,
     TaskError,
 )
@@ -86,9 +86,9 @@ def test_a_taken_back_decision_keeps_an_outcome_settled_meanwhile(table):
     queue(table, "e2", "b", "2026-01-01T10:00:02.000Z")
     decision_queue.claim(table, EP, "h", skip=set(), now=time.time())
     decision_queue.settle(table, EP, "e1", "2026-01-01T10:00:01.000Z", "h", "succeeded")
-    assert decision_queue.take_back(table, EP, "e1", "2026-01-01T10:00:01.000Z")["outcome"] == "succeeded"
-    assert decision_queue.take_back(table, EP, "e2", "2026-01-01T10:00:02.000Z") is None
-    assert decision_queue.take_back(table, EP, "never-queued", "2026-01-01T10:00:03.000Z") is None
+    assert decision_queue.withdraw(table, EP, "e1", "2026-01-01T10:00:01.000Z")["outcome"] == "succeeded"
+    assert decision_queue.withdraw(table, EP, "e2", "2026-01-01T10:00:02.000Z") is None
+    assert decision_queue.withdraw(table, EP, "never-queued", "2026-01-01T10:00:03.000Z") is None
     assert [i["execution"] for i in table.scan()["Items"]] == ["e1"]  # a retried read gets the same outcome
     decision_queue.claim(table, EP, "h2", skip=set(), now=time.time() + 3600)  # a later claim, once it expired
     assert not table.scan()["Items"]
@@ -148,7 +148,7 @@ def test_a_waiter_times_out_only_while_no_holder_carries_its_decision_out(table)
     queue(table, "waiter", "a", late)  # the same waiter, now past its wait, claimed by the holder
     decision_queue.claim(table, EP, "holder", skip=set(), now=0)
     assert wait(table, "waiter", late).acquired is False
-    decision_queue.unclaim(table, EP, "waiter", late, "holder")
+    decision_queue.give_back(table, EP, "waiter", late, "holder")
     with pytest.raises(LockTimeout):
         wait(table, "waiter", late)
     assert not decision_queue.read(table, EP, "waiter", late)
@@ -173,7 +173,7 @@ class FakeQueue:
     def claim(self, table, endpoint, holder, skip, now):
         return [q for q in self.waiting if q.change.name not in skip]
 
-    def unclaim(self, table, endpoint, execution, started_at, holder):
+    def give_back(self, table, endpoint, execution, started_at, holder):
         self.given_back.append(execution)
 
 
@@ -274,8 +274,8 @@ def test_settling_rolls_back_the_riders_that_failed_their_check_or_smoke_test(ho
     plan = plan.model_copy(update={"riders": [plan.riders[0].model_copy(update={"error": TaskError(Error="X")}),
                                               plan.riders[1]]})
     smoke = SmokeResult(prompt="p", base="b", adapter="a", riders={"x-r2": RiderSmoke(error="answers like the base")})
-    settled = steps.settle_riders(C, SETTINGS, SettleRiders(action="settle_riders", owner="exec", deployment=plan,
-                                                               smoke=smoke))
+    request = RollBackFailedRiders(action="rollback_riders", owner="exec", deployment=plan, smoke=smoke)
+    settled = steps.rollback_failed_riders(C, SETTINGS, request)
     assert [(r.error.Error, r.rollback.restored) for r in settled.riders] == [("X", 1), ("SmokeTestFailed", 1)]
     assert mode.served == {n: f"{1:064x}" for n in ("r1", "r2", "r3")} | {"bot": f"{2:064x}"}
 

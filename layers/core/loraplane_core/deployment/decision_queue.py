@@ -47,7 +47,7 @@ def read(table, endpoint: str, execution: str, started_at: str) -> dict | None:
     return table.get_item(Key=queue_key(endpoint, started_at, execution), ConsistentRead=True).get("Item")
 
 
-def drop_unless_claimed_by(table, endpoint: str, execution: str, started_at: str, holder: str | None) -> bool:
+def withdraw_unless_claimed_by(table, endpoint: str, execution: str, started_at: str, holder: str | None) -> bool:
     """Out of the queue unless `holder` (who holds the lock now) has taken it on, or it is settled."""
     return _conditional(table, table.delete_item, Key=queue_key(endpoint, started_at, execution),
                         ConditionExpression="attribute_not_exists(outcome) AND "
@@ -55,7 +55,7 @@ def drop_unless_claimed_by(table, endpoint: str, execution: str, started_at: str
                         ExpressionAttributeValues={":h": holder or ""})
 
 
-def take_back(table, endpoint: str, execution: str, started_at: str) -> dict | None:
+def withdraw(table, endpoint: str, execution: str, started_at: str) -> dict | None:
     """After its waiter took the lock: out of the queue, unless a holder settled it meanwhile
     (then that item, whose outcome stands). A settled item stays, so that a retried read gets the
     same outcome; a later claim deletes it once expired."""
@@ -115,7 +115,7 @@ def waiting(table, endpoint: str) -> list[dict]:
     return items[:MAX_QUEUE_READ]
 
 
-def unclaim(table, endpoint: str, execution: str, started_at: str, holder: str) -> None:
+def give_back(table, endpoint: str, execution: str, started_at: str, holder: str) -> None:
     """Gives a decision back: its own execution acts on it once it takes the lock."""
     _conditional(table, table.update_item, Key=queue_key(endpoint, started_at, execution),
                  UpdateExpression="REMOVE claimed_by", ConditionExpression="claimed_by = :h",

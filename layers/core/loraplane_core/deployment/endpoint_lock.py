@@ -77,14 +77,14 @@ def acquire_lock(c: AwsClients, s: LockSettings, request: AcquireLock) -> LockRe
     if queued and queued.get("outcome"):
         return settled(queued)
     if acquire(table, endpoint, request.owner, lease_seconds=lease_for(s.deployment_timeout_seconds)):
-        if queues and (queued := decision_queue.take_back(table, endpoint, request.owner, request.started_at)):
+        if queues and (queued := decision_queue.withdraw(table, endpoint, request.owner, request.started_at)):
             release(table, endpoint, request.owner)  # settled between the read and the acquire
             return settled(queued)
         return LockResult(acquired=True)
     if waited_seconds(request.started_at) > s.lock_wait_seconds:
         held = holder(table, endpoint) or {}
         # A decision the holder has taken on waits for its outcome (the holder's lease bounds it).
-        if not queued or decision_queue.drop_unless_claimed_by(table, endpoint, request.owner, request.started_at,
+        if not queued or decision_queue.withdraw_unless_claimed_by(table, endpoint, request.owner, request.started_at,
                                                                held.get("owner")):
             raise LockTimeout(f"{endpoint} is held by {held.get('owner')} for longer than {s.lock_wait_seconds}s")
         queued = decision_queue.read(table, endpoint, request.owner, request.started_at)

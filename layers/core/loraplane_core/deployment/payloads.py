@@ -102,9 +102,9 @@ class CheckAdapter(Payload):
     deployment: AdapterPlan
 
 
-class SettleRiders(Payload):
+class RollBackFailedRiders(Payload):
     """After the smoke test: the riders whose check or smoke test failed are rolled back."""
-    action: Literal["settle_riders"]
+    action: Literal["rollback_riders"]
     owner: str  # the execution name: the step checks it still holds the endpoint lock (fencing)
     deployment: AdapterPlan
     smoke: "SmokeResult | None" = None
@@ -116,7 +116,8 @@ class RollBackAdapter(Payload):
     deployment: AdapterPlan
 
 
-AdapterRequest = Annotated[ApplyAdapter | CheckAdapter | RollBackAdapter | SettleRiders, Field(discriminator="action")]
+AdapterRequest = Annotated[ApplyAdapter | CheckAdapter | RollBackAdapter | RollBackFailedRiders,
+                           Field(discriminator="action")]
 
 
 class AdapterRollback(Payload):

@@ -102,6 +102,9 @@ class InferenceComponents:
             return "Failed", f"rolled back to {served}: {d.get('FailureReason') or 'update failed'}"
         return d["InferenceComponentStatus"], d.get("FailureReason")
 
+    def statuses(self, wanted: dict[str, str | None]) -> dict[str, tuple[str, str | None]]:
+        return {adapter: self.status(adapter, uri) for adapter, uri in wanted.items()}
+
     def remove(self, adapter: str) -> None:
         if self.describe(self.component(adapter)) is not None:
             self.sm.delete_inference_component(InferenceComponentName=self.component(adapter))
@@ -171,16 +174,22 @@ class OnDemand:
         (instance_reports.readiness). Containers that report nothing: once every container has
         re-read the manifest (they keep it for DEFAULT_TTL_SECONDS; until twice that has passed one
         may still serve the previous version, and a smoke test would test that one)."""
+        return self.statuses({adapter: artifact_uri})[adapter]
+
+    def statuses(self, wanted: dict[str, str | None]) -> dict[str, tuple[str, str | None]]:
+        """status() of several adapters (a batch: one manifest, which instances take up in one pass)
+        from one read of the manifest, the reports and the endpoint."""
         manifest, etag = self.tagged_manifest()
-        if adapter not in manifest.adapters:
-            return "Missing", None
+        if not any(a in manifest.adapters for a in wanted):
+            return {a: ("Missing", None) for a in wanted}
         now = datetime.datetime.now(datetime.timezone.utc)
         written = datetime.datetime.fromisoformat((manifest.updated_at or "1970-01-01T00:00:00Z").replace("Z", "+00:00"))
         settled = now >= written + datetime.timedelta(seconds=2 * DEFAULT_TTL_SECONDS + 1)
         reports = self.reports(now)
         # without reports the timer decides: ask only while it has not, for an endpoint scaled to zero
         instances = self.instances() if reports or not settled else None
-        return readiness(adapter, manifest.adapters[adapter].sha256, etag, reports, instances, now, settled)
+        return {a: readiness(a, manifest.adapters[a].sha256, etag, reports, instances, now, settled)
+                if a in manifest.adapters else ("Missing", None) for a in wanted}
 
     def instances(self) -> int | None:
         """What the endpoint runs now (None: not known yet)."""

@@ -3,6 +3,7 @@ function each, typed in and out: read a snapshot, ask decisions.py, act. The dep
 deploy_base handlers only route here. The other tasks sit next to what they use, so that their
 functions' cold starts import only that: transitions.detect, endpoint_lock.acquire_lock /
 release_lock, smoke.smoke_test, outcomes.record_deployment."""
+import functools
 import logging
 import time
 
@@ -31,7 +32,7 @@ from loraplane_core.deployment.payloads import (
     Rider,
     RollBackAdapter,
     RollBackBase,
-    SettleRiders,
+    RollBackFailedRiders,
     StartBase,
     TaskError,
 )
@@ -46,7 +47,7 @@ MAX_ADAPTER_WAIT_SECONDS = 1800
 MAX_CAUSE = 1000  # characters of a rider's error kept in the state (its notification's cause)
 
 
-# -- ApplyAdapterDecision / CheckAdapter / RollBackAdapter / SettleRiders -------------------------
+# -- ApplyAdapterDecision / CheckAdapter / RollBackAdapter / RollBackFailedRiders -----------------
 def apply_adapter(c: AwsClients, s: Settings, request: ApplyAdapter) -> AdapterPlan:
     """This execution's decision, then the queued decisions it takes on (lock batching)."""
     endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
@@ -99,15 +100,15 @@ def take_on_riders(c: AwsClients, s: Settings, mode, plan: AdapterPlan, owner: s
             carry_out(c, s, mode, ride)
         except Exception:  # noqa: BLE001 - e.g. not catalogued yet: its own execution retries it
             logger.exception("queued decision of %s given back to %s", queued.change.name, queued.execution)
-            give_back(c, s, queued.execution, queued.started_at, owner)
+            give_back_rider(c, s, queued.execution, queued.started_at, owner)
             continue
         riders.append(Rider(execution=queued.execution, started_at=queued.started_at, plan=ride))
     return riders
 
 
-def give_back(c: AwsClients, s: Settings, execution: str, started_at: str, owner: str) -> None:
+def give_back_rider(c: AwsClients, s: Settings, execution: str, started_at: str, owner: str) -> None:
     try:
-        decision_queue.unclaim(c.catalog, s.endpoint_name, execution, started_at, owner)
+        decision_queue.give_back(c.catalog, s.endpoint_name, execution, started_at, owner)
     except Exception:  # noqa: BLE001 - a claim whose holder released the lock is stale: its waiter acts
         logger.exception("queued decision of %s not given back", execution)
 
@@ -126,25 +127,28 @@ def check_adapter(c: AwsClients, s: Settings, request: CheckAdapter,
                   poll_seconds: float = ADAPTER_POLL_SECONDS) -> AdapterPlan:
     """Polls briefly in the Lambda (adapter components usually settle in seconds), then hands the
     longer waits to the state machine's Wait state. This plan's failure raises (RollBackAdapter);
-    a rider's is noted on it (SettleRiders rolls it back)."""
+    a rider's is noted on it (RollBackFailedRiders rolls it back). One read per round for all."""
     plan = request.deployment
     mode, until = serving_mode(c, s), time.time() + poll_seconds
     while True:
-        own = plan.outcome != "deploy" or check_one(c, s, mode, plan) is True
-        riders = [r if r.error or r.plan.ready or r.plan.outcome != "deploy" else checked_rider(c, s, mode, r)
-                  for r in plan.riders]
-        plan = plan.model_copy(update={"riders": riders})
-        if own and all(r.error or r.plan.ready or r.plan.outcome != "deploy" for r in riders):
+        pending = [r for r in plan.riders if not (r.error or r.plan.ready or r.plan.outcome != "deploy")]
+        looked_at = [plan.adapter] if plan.outcome == "deploy" else []
+        found = mode.statuses({p.adapter: p.target.artifact_uri if p.target else None
+                               for p in ([plan] if looked_at else []) + [r.plan for r in pending]})
+        has_copy = functools.cache(lambda: scaling.ensure_capacity(c.sagemaker, s))
+        own = not looked_at or in_service(plan, *found[plan.adapter], has_copy)
+        checked = {r.execution: checked_rider(r, *found[r.plan.adapter], has_copy) for r in pending}
+        plan = plan.model_copy(update={"riders": [checked.get(r.execution, r) for r in plan.riders]})
+        if own and all(r.error or r.plan.ready or r.plan.outcome != "deploy" for r in plan.riders):
             return plan.model_copy(update={"ready": True})
         if time.time() > until:
             return plan.model_copy(update={"ready": False})
         time.sleep(1)
 
 
-def check_one(c: AwsClients, s: Settings, mode, plan: AdapterPlan) -> bool:
+def in_service(plan: AdapterPlan, status: str, reason: str | None, has_copy) -> bool:
     """True once in service and a base copy serves it; False while not yet; raises on failure."""
-    status, reason = mode.status(plan.adapter, plan.target.artifact_uri if plan.target else None)
-    if status == "InService" and not scaling.ensure_capacity(c.sagemaker, s):
+    if status == "InService" and not has_copy():
         status = scaling.NO_CAPACITY  # the adapter is there, no base copy serves it yet: a smoke test would fail
     if status == "InService":
         return True
@@ -156,10 +160,10 @@ def check_one(c: AwsClients, s: Settings, mode, plan: AdapterPlan) -> bool:
     return False
 
 
-def checked_rider(c: AwsClients, s: Settings, mode, rider: Rider) -> Rider:
+def checked_rider(rider: Rider, status: str, reason: str | None, has_copy) -> Rider:
     """A rider's failure, whatever it is, is its own: noted, never raised into the holder's change."""
     try:
-        if check_one(c, s, mode, rider.plan):
+        if in_service(rider.plan, status, reason, has_copy):
             return rider.model_copy(update={"plan": rider.plan.model_copy(update={"ready": True})})
         return rider
     except Exception as e:  # noqa: BLE001
@@ -188,13 +192,13 @@ def rollback_adapter(c: AwsClients, s: Settings, request: RollBackAdapter) -> Ad
                 put_back(c, s, mode, rider.plan)
             except Exception:  # noqa: BLE001 - its waiter re-plans and re-applies it
                 logger.exception("could not put back what served %s", rider.plan.adapter)
-        give_back(c, s, rider.execution, rider.started_at, request.owner)
+        give_back_rider(c, s, rider.execution, rider.started_at, request.owner)
     if plan.outcome not in ("deploy", "retire"):  # it changed nothing (only its riders did)
         return AdapterRollback(restored=plan.previous.version if plan.previous else None)
     return put_back(c, s, mode, plan)
 
 
-def settle_riders(c: AwsClients, s: Settings, request: SettleRiders) -> AdapterPlan:
+def rollback_failed_riders(c: AwsClients, s: Settings, request: RollBackFailedRiders) -> AdapterPlan:
     """After the smoke test: each rider whose check or smoke test failed serves what it served before.
     A rider that cannot be put back is recorded as failed without a rollback (the reconciler repairs it)."""
     endpoint_lock.ensure_held(c.catalog, s.endpoint_name, request.owner)
