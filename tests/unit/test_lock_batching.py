@@ -90,8 +90,17 @@ def test_a_taken_back_decision_keeps_an_outcome_settled_meanwhile(table):
     assert decision_queue.withdraw(table, EP, "e2", "2026-01-01T10:00:02.000Z") is None
     assert decision_queue.withdraw(table, EP, "never-queued", "2026-01-01T10:00:03.000Z") is None
     assert [i["execution"] for i in table.scan()["Items"]] == ["e1"]  # a retried read gets the same outcome
-    decision_queue.claim(table, EP, "h2", skip=set(), now=time.time() + 3600)  # a later claim, once it expired
+    later = time.time() + decision_queue.SETTLED_KEPT_SECONDS + 1
+    decision_queue.claim(table, EP, "h2", skip=set(), now=later)  # a later claim, once it expired
     assert not table.scan()["Items"]
+
+
+def test_an_outcome_settled_after_its_waiters_own_expiry_stays_for_the_waiter_to_read(table):
+    queue(table, "late", "a", "2026-01-01T10:00:01.000Z", expires_in=1)  # claimed just before its wait ends
+    decision_queue.claim(table, EP, "h", skip=set(), now=time.time())
+    decision_queue.settle(table, EP, "late", "2026-01-01T10:00:01.000Z", "h", "succeeded", now=time.time() + 60)
+    decision_queue.claim(table, EP, "h2", skip=set(), now=time.time() + 120)  # the next holder's claim
+    assert decision_queue.read(table, EP, "late", "2026-01-01T10:00:01.000Z")["outcome"] == "succeeded"
 
 
 # -- the waiter ----------------------------------------------------------------------------------
@@ -127,6 +136,19 @@ def test_a_waiter_whose_decision_was_settled_just_before_it_took_the_lock_gives_
     monkeypatch.setattr(decision_queue, "read", lambda *a: None)  # it read its item just before it was settled
     result = wait(table, "waiter", started)
     assert result.batched == "succeeded" and endpoint_lock.holder(table, EP) is None
+
+
+def test_a_retry_that_finds_its_decision_settled_gives_back_a_lock_it_still_holds(table):
+    """The first try took the lock, found the decision settled, and died before its release."""
+    started = iso(5)
+    assert endpoint_lock.acquire(table, EP, "holder")
+    wait(table, "waiter", started)
+    decision_queue.claim(table, EP, "holder", skip=set(), now=time.time())
+    decision_queue.settle(table, EP, "waiter", started, "holder", "succeeded")
+    endpoint_lock.release(table, EP, "holder")
+    assert endpoint_lock.acquire(table, EP, "waiter")  # ... and then the Lambda died
+    assert wait(table, "waiter", started).batched == "succeeded"
+    assert endpoint_lock.holder(table, EP) is None
 
 
 def test_a_waiter_acts_itself_when_its_claim_went_stale(table):
@@ -242,6 +264,25 @@ def test_a_rider_that_fails_its_check_is_noted_while_the_batch_goes_on(holder):
         steps.check_adapter(C, SETTINGS, CheckAdapter(action="check", deployment=apply()), poll_seconds=0)
 
 
+def test_a_transient_error_in_a_riders_check_is_retried_not_held_against_the_rider(holder, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    def throttled(*a, **k):
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "DescribeEndpoint")
+
+    plan = apply()
+    monkeypatch.setattr(steps.scaling, "ensure_capacity", throttled)
+    with pytest.raises(ClientError):  # the state's Retry runs CheckAdapter again
+        steps.check_adapter(C, SETTINGS, CheckAdapter(action="check", deployment=plan), poll_seconds=0)
+
+
+def test_riders_left_when_the_time_for_them_is_spent_are_given_back(holder, monkeypatch):
+    _, queue_ = holder
+    monkeypatch.setattr(steps, "RIDERS_SECONDS", -1)
+    plan = apply()
+    assert plan.riders == [] and queue_.given_back == ["x-r1", "x-r2", "x-r3"]
+
+
 def test_rolling_back_the_holders_change_puts_back_every_rider_and_gives_it_back(holder):
     mode, queue_ = holder
     plan = apply()
@@ -264,8 +305,9 @@ def test_a_failed_batch_never_removes_what_the_holders_own_decision_left_serving
                                      base_ready=True)
     plan = steps.apply_adapter(C, SETTINGS, ApplyAdapter(action="apply", owner="exec", change=rejected))
     assert plan.outcome == "rejected_not_live" and plan.needs_check
-    steps.rollback_adapter(C, SETTINGS, RollBackAdapter(action="rollback", owner="exec", deployment=plan))
+    rollback = steps.rollback_adapter(C, SETTINGS, RollBackAdapter(action="rollback", owner="exec", deployment=plan))
     assert mode.served["bot"] == f"{1:064x}"  # still serving its live version
+    assert rollback.changed is False  # RecordFailure marks no version failed for it
 
 
 def test_settling_rolls_back_the_riders_that_failed_their_check_or_smoke_test(holder):
@@ -323,6 +365,47 @@ def test_each_rider_is_recorded_notified_and_settled_as_its_own_deployment(monke
         ("deployment.deploy", None), ("deployment.deploy", "exec"), ("deployment.failed", "exec")]
     assert published[1]["smoke"]["adapter"] == "y"
     assert settled == [("x-r1", "exec", "succeeded"), ("x-r2", "exec", "failed")]
+
+
+def test_a_failed_batch_marks_no_version_of_a_decision_that_changed_nothing(monkeypatch):
+    marked = []
+    monkeypatch.setattr(outcomes.transitions, "mark_deploy_failed", lambda table, ch: marked.append(ch))
+
+    class Table:
+        def put_item(self, **kwargs):
+            pass
+
+    class Clients:
+        catalog = Table()
+
+    record = outcomes.FailureRecord(kind="failed", execution="exec", change=change("bot"),
+                                    error=TaskError(Error="States.TaskFailed"),
+                                    rollback=outcomes.AdapterRollback(restored=1, changed=False))
+    subject, body = outcomes.record_failure(Clients(), record)
+    assert marked == [] and body["event"] == "deployment.failed"
+
+
+def test_when_the_base_model_does_not_answer_a_holder_that_changed_nothing_leaves_the_failure_to_its_riders(
+        monkeypatch):
+    from loraplane_core.deployment import smoke
+
+    class Mode:
+        def invoke_args(self, adapter):
+            return {"EndpointName": "ep", **({"CustomAttributes": f"adapter={adapter}"} if adapter else {})}
+
+    class Runtime:
+        def invoke_endpoint(self, **kwargs):
+            raise ConnectionError("no answer")
+
+    class Clients:
+        runtime = Runtime()
+
+    monkeypatch.setattr(smoke, "serving_mode", lambda c, s: Mode())
+    monkeypatch.setattr(smoke.time, "sleep", lambda seconds: None)
+    result = smoke.smoke_adapter(Clients(), SETTINGS, None, [rider("r1")], wait_seconds=0)
+    assert "the base model" in result.riders["x-r1"].error
+    with pytest.raises(smoke.SmokeTestFailed):  # a holder that deploys fails itself (RollBackAdapter)
+        smoke.smoke_adapter(Clients(), SETTINGS, "bot", [rider("r1")], wait_seconds=0)
 
 
 def test_a_full_batch_fits_a_state_machine_payload():

@@ -8,6 +8,7 @@ A claim whose holder no longer holds the lock (it failed, or gave the decision b
 waiter takes the lock and acts itself. A queued decision expires when its waiter would give up
 (LOCK_WAIT_SECONDS after its start): no holder takes it on after that."""
 import logging
+import time
 from dataclasses import dataclass
 
 from loraplane_core.catalog_keys import queue_condition, queue_key
@@ -18,6 +19,7 @@ MAX_RIDERS = 9  # decisions a holder takes on besides its own: one acquisition s
 # batch stays well within Step Functions' 256 KiB state (tests/unit/test_lock_batching.py)
 MAX_QUEUE_READ = 200  # queued decisions read per claim (a page or two)
 OUTCOMES = ("succeeded", "failed")
+SETTLED_KEPT_SECONDS = 3600  # a settled outcome stays at least this long for its waiter to read
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ def claim(table, endpoint: str, holder: str, skip: set[str], now: float, limit: 
             if len(taken) >= limit:
                 break
             if int(item.get("expires_at", 0)) < now:  # settled long ago, or its waiter is gone
-                table.delete_item(Key=queue_key(endpoint, item["started_at"], item["execution"]))
+                _conditional(table, table.delete_item, Key=queue_key(endpoint, item["started_at"], item["execution"]),
+                             ConditionExpression="expires_at < :now", ExpressionAttributeValues={":now": int(now)})
                 continue
             if "outcome" in item or item.get("execution") == holder:
                 continue
@@ -122,9 +125,13 @@ def give_back(table, endpoint: str, execution: str, started_at: str, holder: str
                  ExpressionAttributeValues={":h": holder})
 
 
-def settle(table, endpoint: str, execution: str, started_at: str, holder: str, outcome: str) -> bool:
-    """The outcome its waiter ends with. False: the decision is no longer this holder's to settle."""
-    assert outcome in OUTCOMES
+def settle(table, endpoint: str, execution: str, started_at: str, holder: str, outcome: str,
+           now: float | None = None) -> bool:
+    """The outcome its waiter ends with, kept SETTLED_KEPT_SECONDS at least (its waiter may have waited
+    past its own expiry while claimed). False: the decision is no longer this holder's to settle."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome {outcome!r} is not one of {OUTCOMES}")
+    kept = int((now or time.time()) + SETTLED_KEPT_SECONDS)
     return _conditional(table, table.update_item, Key=queue_key(endpoint, started_at, execution),
-                        UpdateExpression="SET outcome = :o", ConditionExpression="claimed_by = :h",
-                        ExpressionAttributeValues={":o": outcome, ":h": holder})
+                        UpdateExpression="SET outcome = :o, expires_at = :e", ConditionExpression="claimed_by = :h",
+                        ExpressionAttributeValues={":o": outcome, ":h": holder, ":e": kept})

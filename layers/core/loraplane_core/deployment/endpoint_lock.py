@@ -75,6 +75,7 @@ def acquire_lock(c: AwsClients, s: LockSettings, request: AcquireLock) -> LockRe
     queues = request.change is not None and request.change.kind == "adapter" and bool(request.started_at)
     queued = decision_queue.read(table, endpoint, request.owner, request.started_at) if queues else None
     if queued and queued.get("outcome"):
+        release(table, endpoint, request.owner)  # a retry after a settled-after-acquire whose release failed
         return settled(queued)
     if acquire(table, endpoint, request.owner, lease_seconds=lease_for(s.deployment_timeout_seconds)):
         if queues and (queued := decision_queue.withdraw(table, endpoint, request.owner, request.started_at)):

@@ -8,6 +8,7 @@ from loraplane_core.deployment import decision_queue, transitions, versions
 from loraplane_core.deployment.payloads import (
     AdapterPlan,
     AdapterRecord,
+    AdapterRollback,
     BaseRecord,
     DeploymentRecord,
     FailureRecord,
@@ -86,7 +87,8 @@ def record_base(c: AwsClients, r: BaseRecord) -> tuple[str, dict]:
 def record_failure(c: AwsClients, r: FailureRecord) -> tuple[str, dict]:
     change, err, table = r.change, r.error, c.catalog
     what = f"{change.kind} {change.name} version {change.version}" if change else "a registry decision"
-    ran = r.rollback is not None or (err is not None and err.Error in DEPLOYMENT_FAILURE_NAMES)
+    changed = not isinstance(r.rollback, AdapterRollback) or r.rollback.changed  # a no-op in a failed batch: not
+    ran = changed and (r.rollback is not None or (err is not None and err.Error in DEPLOYMENT_FAILURE_NAMES))
     if change and change.action == "approved" and ran:
         # The version itself failed (not, say, a lock timeout): the reconciler and later decisions
         # skip it until it is approved again.

@@ -123,6 +123,7 @@ AdapterRequest = Annotated[ApplyAdapter | CheckAdapter | RollBackAdapter | RollB
 class AdapterRollback(Payload):
     model_config = ConfigDict(extra="forbid")  # RecordFailure tells it from a BaseDeployment by its fields
     restored: int | None  # the version serving again, or None: the adapter is not served
+    changed: bool = True  # False: the decision changed nothing (its batch's riders failed it)
 
 
 # -- base model decisions ----------------------------------------------------------------------

@@ -9,13 +9,14 @@ from functools import partial
 
 from loraplane_core import async_inference
 from loraplane_core.aws import AwsClients
+from loraplane_core.deployment.decision_queue import MAX_RIDERS
 from loraplane_core.deployment.payloads import Rider, RiderSmoke, SmokeAdapter, SmokeBase, SmokeResult
 from loraplane_core.deployment.serving_modes import serving_mode
 from loraplane_core.errors import SmokeTestFailed
 from loraplane_core.settings import Settings
 
 MAX_NEW_TOKENS = 8
-RIDER_THREADS = 8  # riders' smoke tests at once (lock batching: up to decision_queue.MAX_RIDERS)
+RIDER_THREADS = MAX_RIDERS  # every rider at once (lock batching): the task stays within its timeout
 
 
 def request_body(prompt: str) -> bytes:
@@ -64,9 +65,17 @@ def smoke_adapter(c: AwsClients, s: Settings, adapter: str | None, riders: list[
     each differently from the base model. This adapter's failure raises; a rider's is noted."""
     mode, deadline = serving_mode(c, s), time.time() + wait_seconds
     until = partial(ask_until, deadline=deadline, ask=asker(c, s, deadline))
-    base = until(c.runtime, mode.invoke_args(None), s.smoke_prompt)
-    answer = adapter_answer(c, s, mode, until, adapter, base) if adapter else None
     tested = [r for r in riders if r.plan.outcome == "deploy" and r.error is None]
+    try:
+        base = until(c.runtime, mode.invoke_args(None), s.smoke_prompt)
+    except SmokeTestFailed as e:
+        if adapter:
+            raise
+        # This decision changed nothing: the riders fail, each on its own, not the holder
+        return SmokeResult(prompt=s.smoke_prompt, base="", riders={
+            r.execution: RiderSmoke(invoke=mode.invoke_args(r.plan.adapter), error=f"the base model: {e}"[:500])
+            for r in tested})
+    answer = adapter_answer(c, s, mode, until, adapter, base) if adapter else None
 
     def smoke_rider(rider: Rider) -> RiderSmoke:  # each with its own wait: the last may start late
         invoke, own_deadline = mode.invoke_args(rider.plan.adapter), time.time() + wait_seconds

@@ -45,6 +45,7 @@ ADAPTER_POLL_SECONDS = 20  # CheckAdapter polls this long in the Lambda before t
 BASE_POLL_SECONDS = 40  # CheckBase likewise: a base change takes minutes; each Wait round costs history
 MAX_ADAPTER_WAIT_SECONDS = 1800
 MAX_CAUSE = 1000  # characters of a rider's error kept in the state (its notification's cause)
+RIDERS_SECONDS = 120  # of ApplyAdapterDecision's 300 s: riders not applied by then are given back
 
 
 # -- ApplyAdapterDecision / CheckAdapter / RollBackAdapter / RollBackFailedRiders -----------------
@@ -93,7 +94,11 @@ def take_on_riders(c: AwsClients, s: Settings, mode, plan: AdapterPlan, owner: s
     except Exception:  # noqa: BLE001 - the waiters act themselves
         logger.exception("the decision queue could not be read: no riders")
         return riders
+    started = time.time()
     for queued in claimed:
+        if time.time() - started > RIDERS_SECONDS:  # the Lambda must end well before its timeout
+            give_back_rider(c, s, queued.execution, queued.started_at, owner)
+            continue
         try:
             ride = decisions.plan_adapter(snapshots.adapter_snapshot(c, s, queued.change), queued.change)
             ride = ride.model_copy(update={"deadline": plan.deadline})
@@ -161,12 +166,13 @@ def in_service(plan: AdapterPlan, status: str, reason: str | None, has_copy) -> 
 
 
 def checked_rider(rider: Rider, status: str, reason: str | None, has_copy) -> Rider:
-    """A rider's failure, whatever it is, is its own: noted, never raised into the holder's change."""
+    """A rider's failure is its own: noted, never raised into the holder's change. Other errors
+    (throttling, say) raise: the step retries, as it does for the holder's."""
     try:
         if in_service(rider.plan, status, reason, has_copy):
             return rider.model_copy(update={"plan": rider.plan.model_copy(update={"ready": True})})
         return rider
-    except Exception as e:  # noqa: BLE001
+    except (AdapterDeploymentFailed, DeploymentTimedOut) as e:
         return rider.model_copy(update={"error": TaskError(Error=type(e).__name__, Cause=str(e)[:MAX_CAUSE])})
 
 
@@ -193,8 +199,8 @@ def rollback_adapter(c: AwsClients, s: Settings, request: RollBackAdapter) -> Ad
             except Exception:  # noqa: BLE001 - its waiter re-plans and re-applies it
                 logger.exception("could not put back what served %s", rider.plan.adapter)
         give_back_rider(c, s, rider.execution, rider.started_at, request.owner)
-    if plan.outcome not in ("deploy", "retire"):  # it changed nothing (only its riders did)
-        return AdapterRollback(restored=plan.previous.version if plan.previous else None)
+    if plan.outcome not in ("deploy", "retire"):  # it changed nothing (only its riders did): no version failed
+        return AdapterRollback(restored=plan.previous.version if plan.previous else None, changed=False)
     return put_back(c, s, mode, plan)
 
 
