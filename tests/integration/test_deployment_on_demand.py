@@ -12,12 +12,11 @@ from loraplane.emulator.deploy import deploy_stack, local_parameters
 from loraplane.waiting import wait_until
 from loraplane_core.adapters.instance_reports import REPORTS_PREFIX, InstanceReport, parse_report
 from loraplane_core.adapters.live_manifest import MANIFEST_KEY
-from loraplane_core.deployment import endpoint_lock
 from loraplane_core.deployment import versions as deployments
 from tests.stack_fixture import Stack, delete_stack
 
 from .test_deployment import decide, upload_version, wait_deployments_idle, wait_state
-from .test_lock_batching import HOLDER, hand_over, queued, waiting
+from .test_lock_batching import queue_then_hand_over, queued
 
 
 @pytest.fixture(scope="module")
@@ -105,17 +104,7 @@ def test_on_demand_batch_waits_once_for_the_prefetch_of_all_its_versions(on_dema
     items = {name: upload_version(on_demand, make_adapter(seed=seed), name)
              for name, seed in (("od-batch-a", 75), ("od-batch-b", 76))}
     wait_deployments_idle(on_demand)
-    name = on_demand.outputs["EndpointName"]
-    assert endpoint_lock.acquire(on_demand.table, name, HOLDER)
-    try:
-        for item in items.values():
-            decide(on_demand, item, "Approved")
-        wait_until(lambda: len(waiting(on_demand, list(items))) == 2, timeout=120, interval=1,
-                   what="both decisions to queue")
-        holder = next(q["execution"] for q in waiting(on_demand, ["od-batch-a"]))
-        hand_over(on_demand, holder)
-    finally:  # never leave the module's endpoint locked
-        endpoint_lock.release(on_demand.table, name, HOLDER)
+    holder = queue_then_hand_over(on_demand, items, to="od-batch-a")
     for adapter, item in items.items():
         wait_state(on_demand, adapter, item, "live")
     wait_deployments_idle(on_demand)

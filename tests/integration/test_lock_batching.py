@@ -40,25 +40,32 @@ def hand_over(stack, execution: str) -> None:
                          ExpressionAttributeValues={":h": HOLDER})
 
 
+def queue_then_hand_over(stack, items: dict[str, dict], to: str) -> str:
+    """Approves every item while the test holds the lock, waits for all to queue, then passes the lock
+    to `to`'s execution (as if it had taken it next). That execution's name."""
+    name = stack.outputs["EndpointName"]
+    assert endpoint_lock.acquire(stack.table, name, HOLDER)  # another change holds the endpoint
+    try:
+        for item in items.values():
+            decide(stack, item, "Approved")
+        wait_until(lambda: len(waiting(stack, list(items))) == len(items), timeout=120, interval=1,
+                   what=f"the {len(items)} decisions to queue")
+        holder = next(q["execution"] for q in waiting(stack, [to]))
+        hand_over(stack, holder)
+        return holder
+    finally:  # never leave the session's endpoint locked
+        endpoint_lock.release(stack.table, name, HOLDER)
+
+
 def test_queued_approvals_go_live_under_one_lock_and_a_failing_rider_alone_rolls_back(stack, endpoint, make_adapter,
                                                                                       notifications):
     good = {name: upload_version(stack, make_adapter(seed=seed), name)
             for name, seed in (("batch-a", 71), ("batch-b", 72), ("batch-c", 73))}
     bad = upload_version(stack, zero_effect_copy(make_adapter(seed=74)), "batch-bad")  # fails its smoke test
     wait_deployments_idle(stack)
-    name = stack.outputs["EndpointName"]
     since = time.time()
-    assert endpoint_lock.acquire(stack.table, name, HOLDER)  # another change holds the endpoint
-    try:
-        for item in [*good.values(), bad]:
-            decide(stack, item, "Approved")
-        wait_until(lambda: len(waiting(stack, [*good, "batch-bad"])) == 4, timeout=120, interval=1,
-                   what="the four decisions to queue")
-        # The lock passes to batch-a's execution (as if it had taken it next): it carries out the other three.
-        holder = next(q["execution"] for q in waiting(stack, ["batch-a"]))
-        hand_over(stack, holder)
-    finally:  # never leave the session's endpoint locked
-        endpoint_lock.release(stack.table, name, HOLDER)
+    # batch-a's execution takes the lock next: it carries out the other three
+    holder = queue_then_hand_over(stack, {**good, "batch-bad": bad}, to="batch-a")
     wait_until(lambda: all(version_state(stack, n, i["package_arn"]) == "live" for n, i in good.items())
                and version_state(stack, "batch-bad", bad["package_arn"]) == "failed", timeout=600, interval=1,
                what="three versions live and one failed")

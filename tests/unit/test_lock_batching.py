@@ -114,6 +114,14 @@ def wait(table, execution: str, started_at: str, name: str = "a"):
                                                                         started_at=started_at, change=change(name)))
 
 
+def claimed_by_the_holder(table, started: str) -> None:
+    """"holder" holds the lock; "waiter" (started then) queues its decision; the holder claims it."""
+    assert endpoint_lock.acquire(table, EP, "holder")
+    assert wait(table, "waiter", started).acquired is False
+    [queued] = decision_queue.claim(table, EP, "holder", skip=set(), now=time.time())
+    assert queued.execution == "waiter"
+
+
 def test_a_waiter_ends_with_the_outcome_the_holder_settled(table):
     assert endpoint_lock.acquire(table, EP, "holder")
     started = iso(5)
@@ -128,9 +136,7 @@ def test_a_waiter_ends_with_the_outcome_the_holder_settled(table):
 
 def test_a_waiter_whose_decision_was_settled_just_before_it_took_the_lock_gives_the_lock_back(table, monkeypatch):
     started = iso(5)
-    assert endpoint_lock.acquire(table, EP, "holder")
-    wait(table, "waiter", started)
-    decision_queue.claim(table, EP, "holder", skip=set(), now=time.time())
+    claimed_by_the_holder(table, started)
     decision_queue.settle(table, EP, "waiter", started, "holder", "succeeded")
     endpoint_lock.release(table, EP, "holder")
     monkeypatch.setattr(decision_queue, "read", lambda *a: None)  # it read its item just before it was settled
@@ -141,9 +147,7 @@ def test_a_waiter_whose_decision_was_settled_just_before_it_took_the_lock_gives_
 def test_a_retry_that_finds_its_decision_settled_gives_back_a_lock_it_still_holds(table):
     """The first try took the lock, found the decision settled, and died before its release."""
     started = iso(5)
-    assert endpoint_lock.acquire(table, EP, "holder")
-    wait(table, "waiter", started)
-    decision_queue.claim(table, EP, "holder", skip=set(), now=time.time())
+    claimed_by_the_holder(table, started)
     decision_queue.settle(table, EP, "waiter", started, "holder", "succeeded")
     endpoint_lock.release(table, EP, "holder")
     assert endpoint_lock.acquire(table, EP, "waiter")  # ... and then the Lambda died
@@ -153,9 +157,7 @@ def test_a_retry_that_finds_its_decision_settled_gives_back_a_lock_it_still_hold
 
 def test_a_waiter_acts_itself_when_its_claim_went_stale(table):
     started = iso(5)
-    assert endpoint_lock.acquire(table, EP, "holder")
-    wait(table, "waiter", started)
-    decision_queue.claim(table, EP, "holder", skip=set(), now=time.time())
+    claimed_by_the_holder(table, started)
     endpoint_lock.release(table, EP, "holder")  # the holder failed before it settled the decision
     assert wait(table, "waiter", started).acquired is True
     assert not decision_queue.read(table, EP, "waiter", started)

@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from loraplane_core.catalog_keys import queue_condition, queue_key
+from loraplane_core.catalog_keys import key_of, queue_condition, queue_key
 from loraplane_core.package_events import PackageChange
 
 logger = logging.getLogger(__name__)
@@ -73,49 +73,47 @@ def claim(table, endpoint: str, holder: str, skip: set[str], now: float, limit: 
     same adapter waits for the next acquisition."""
     taken: list[Queued] = []
     seen = set(skip)
-    kwargs = {"KeyConditionExpression": queue_condition(endpoint), "ConsistentRead": True, "Limit": 100}
-    read_so_far = 0
-    while len(taken) < limit and read_so_far < MAX_QUEUE_READ:
-        page = table.query(**kwargs)
-        for item in page.get("Items", []):
-            read_so_far += 1
-            if len(taken) >= limit:
-                break
-            if int(item.get("expires_at", 0)) < now:  # settled long ago, or its waiter is gone
-                _conditional(table, table.delete_item, Key=queue_key(endpoint, item["started_at"], item["execution"]),
-                             ConditionExpression="expires_at < :now", ExpressionAttributeValues={":now": int(now)})
-                continue
-            if "outcome" in item or item.get("execution") == holder:
-                continue
-            if item.get("adapter") in seen:
-                continue
-            seen.add(item.get("adapter"))
-            try:
-                change = PackageChange.model_validate_json(item["change"])
-            except (KeyError, ValueError):
-                logger.warning("queued decision of %s is malformed: left to its own execution", item.get("execution"))
-                continue
-            if _conditional(table, table.update_item, Key=queue_key(endpoint, item["started_at"], item["execution"]),
-                            UpdateExpression="SET claimed_by = :h",
-                            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(outcome)",
-                            ExpressionAttributeValues={":h": holder}):
-                taken.append(Queued(execution=item["execution"], started_at=item["started_at"], change=change))
-        if "LastEvaluatedKey" not in page:
+    for item in _items(table, endpoint):
+        if len(taken) >= limit:
             break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if int(item.get("expires_at", 0)) < now:  # settled long ago, or its waiter is gone
+            _conditional(table, table.delete_item, Key=key_of(item), ConditionExpression="expires_at < :now",
+                         ExpressionAttributeValues={":now": int(now)})
+            continue
+        if "outcome" in item or item.get("execution") == holder or item.get("adapter") in seen:
+            continue
+        seen.add(item.get("adapter"))
+        try:
+            change = PackageChange.model_validate_json(item["change"])
+        except (KeyError, ValueError):
+            logger.warning("queued decision of %s is malformed: left to its own execution", item.get("execution"))
+            continue
+        if _conditional(table, table.update_item, Key=key_of(item), UpdateExpression="SET claimed_by = :h",
+                        ConditionExpression="attribute_exists(pk) AND attribute_not_exists(outcome)",
+                        ExpressionAttributeValues={":h": holder}):
+            taken.append(Queued(execution=item["execution"], started_at=item["started_at"], change=change))
     return taken
 
 
 def waiting(table, endpoint: str) -> list[dict]:
     """The queued decisions, oldest first (at most MAX_QUEUE_READ): for `loraplane status`."""
-    items, kwargs = [], {"KeyConditionExpression": queue_condition(endpoint), "ConsistentRead": True}
-    while len(items) < MAX_QUEUE_READ:
+    return list(_items(table, endpoint))
+
+
+def _items(table, endpoint: str):
+    """The queue's items, oldest first, read a page at a time as they are used: MAX_QUEUE_READ at most."""
+    kwargs, read_so_far = {"KeyConditionExpression": queue_condition(endpoint), "ConsistentRead": True,
+                           "Limit": 100}, 0
+    while True:
         page = table.query(**kwargs)
-        items += page.get("Items", [])
+        for item in page.get("Items", []):
+            if read_so_far >= MAX_QUEUE_READ:
+                return
+            read_so_far += 1
+            yield item
         if "LastEvaluatedKey" not in page:
-            break
+            return
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return items[:MAX_QUEUE_READ]
 
 
 def give_back(table, endpoint: str, execution: str, started_at: str, holder: str) -> None:

@@ -136,19 +136,24 @@ def check_adapter(c: AwsClients, s: Settings, request: CheckAdapter,
     plan = request.deployment
     mode, until = serving_mode(c, s), time.time() + poll_seconds
     while True:
-        pending = [r for r in plan.riders if not (r.error or r.plan.ready or r.plan.outcome != "deploy")]
-        looked_at = [plan.adapter] if plan.outcome == "deploy" else []
+        pending = [r for r in plan.riders if not rider_done(r)]
+        checks_own = plan.outcome == "deploy"
         found = mode.statuses({p.adapter: p.target.artifact_uri if p.target else None
-                               for p in ([plan] if looked_at else []) + [r.plan for r in pending]})
+                               for p in ([plan] if checks_own else []) + [r.plan for r in pending]})
         has_copy = functools.cache(lambda: scaling.ensure_capacity(c.sagemaker, s))
-        own = not looked_at or in_service(plan, *found[plan.adapter], has_copy)
+        own = not checks_own or in_service(plan, *found[plan.adapter], has_copy)
         checked = {r.execution: checked_rider(r, *found[r.plan.adapter], has_copy) for r in pending}
         plan = plan.model_copy(update={"riders": [checked.get(r.execution, r) for r in plan.riders]})
-        if own and all(r.error or r.plan.ready or r.plan.outcome != "deploy" for r in plan.riders):
+        if own and all(rider_done(r) for r in plan.riders):
             return plan.model_copy(update={"ready": True})
         if time.time() > until:
             return plan.model_copy(update={"ready": False})
         time.sleep(1)
+
+
+def rider_done(rider: Rider) -> bool:
+    """Nothing left to check: in service, failed, or it deploys nothing."""
+    return bool(rider.error) or rider.plan.ready or rider.plan.outcome != "deploy"
 
 
 def in_service(plan: AdapterPlan, status: str, reason: str | None, has_copy) -> bool:
